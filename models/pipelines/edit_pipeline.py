@@ -1,0 +1,92 @@
+"""Instruction-guided video editing (Movie Gen Edit): the source clip is the conditioning
+video, the task embedding says which edit, and guidance follows InstructPix2Pix."""
+
+import numpy as np
+import torch
+
+from models.pipelines.studio_pipeline import ClipOutput, ProgressCallback, StudioPipeline
+from models.pipelines.task_detection import detect_task
+from models.text_encoder import TextEmbeddings
+
+
+class EditPipeline(StudioPipeline):
+    """Dual classifier-free guidance: `video_guidance` pulls towards the source clip,
+    `text_guidance` towards the instruction (InstructPix2Pix, eq. 3)."""
+
+    def check_inputs(self, frames, audio, instruction, task, num_inference_steps, upsampler_steps, text_guidance,
+                     video_guidance, num_candidates, seed) -> str:
+        """Returns the task: the one given, else the one detected from the instruction."""
+        t = self.config.num_frames
+        if frames.ndim != 4 or frames.shape[0] != t or frames.shape[-1] != 3 or frames.shape[1] != frames.shape[2]:
+            raise ValueError(f"the source must be {t} square RGB frames (T, H, H, 3), not {frames.shape}; "
+                             "studio.media.read_video brings any video to that format")
+        if audio.shape != (self.config.num_samples,):
+            raise ValueError(f"the source audio must have {self.config.num_samples} samples, not {audio.shape}")
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise ValueError("the instruction is empty: say what to change, e.g. 'make the circle blue'")
+        if not 1 <= int(upsampler_steps) <= 200:
+            raise ValueError(f"upsampler steps must be between 1 and 200, not {upsampler_steps}")
+        self.check_common(num_inference_steps, num_candidates, seed,
+                          {"text guidance": text_guidance, "video guidance": video_guidance})
+        names = self.transformer.config.task_names
+        task = task or detect_task(instruction)
+        if task is None:
+            raise ValueError(f"could not tell which edit '{instruction}' asks for; choose a task "
+                             f"({', '.join(names[1:])})")
+        if task not in names:
+            raise ValueError(f"unknown task '{task}'; expected one of {', '.join(names)}")
+        return task
+
+    @torch.no_grad()
+    def __call__(self, frames: np.ndarray, audio: np.ndarray, instruction: str, task: str | None = None,
+                 num_inference_steps: int = 16, upsampler_steps: int = 8, text_guidance: float = 4.0,
+                 video_guidance: float = 1.5, num_candidates: int = 1, seed: int | None = None,
+                 keep_audio: bool = False, progress: ProgressCallback | None = None) -> ClipOutput:
+        # 1. Check inputs, settle the task, choose seeds.
+        task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
+                                 text_guidance, video_guidance, num_candidates, seed)
+        seeds = self.seeds_for(seed, num_candidates)
+        n = num_candidates
+        total_steps = num_inference_steps + (upsampler_steps if self.upsampler is not None else 0)
+
+        # 2. Encode the instruction; the batch is [no source, no text] [source, no text] [source, text].
+        text = self.encode_text([""] * (2 * n) + [instruction] * n)
+        task_ids = torch.full((3 * n,), self.transformer.config.task_names.index(task))
+
+        # 3. Encode the source clip as the conditioning video (with an all-ones mask) and audio.
+        source = self.encode_video(self.frames_to_tensor(frames[None], self.config.base_size))  # (1, C, T', h, w)
+        video_cond = torch.cat([source, torch.ones_like(source[:, :1])], 1).repeat(3 * n, 1, 1, 1, 1)
+        video_cond[:n] = 0
+        audio_cond = self.encode_audio(audio[None]).repeat(3 * n, 1, 1)
+        audio_cond[:n] = 0
+        video_shape, audio_shape = self.latent_shapes(self.config.base_size)
+        video, audio_latents = self.noise(seeds, video_shape, salt=0), self.noise(seeds, audio_shape, salt=1)
+
+        # 4. Denoise with dual guidance.
+        def velocity(video, audio_latents, t):
+            out = self.transformer(video.repeat(3, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
+                                   audio_latents=audio_latents.repeat(3, 1, 1), video_cond=video_cond,
+                                   audio_cond=audio_cond, task_ids=task_ids)
+
+            def guide(x):
+                blank, source_only, full = x.chunk(3)
+                return blank + video_guidance * (source_only - blank) + text_guidance * (full - source_only)
+            return guide(out.video), guide(out.audio)
+
+        video, audio_latents = self.denoise(velocity, video, audio_latents, num_inference_steps, progress, 0,
+                                            total_steps)
+
+        # 5. Upsample, with the full-size source as the reference.
+        if self.upsampler is not None:
+            reference = self.encode_video(self.frames_to_tensor(frames[None], self.config.size))
+            reference = torch.cat([reference, torch.ones_like(reference[:, :1])], 1).repeat(n, 1, 1, 1, 1)
+            upsampler_text = TextEmbeddings(text.tokens[n:], text.mask[n:], text.pooled[n:])
+            video = self.upsample(video, reference, upsampler_text, seeds, text_guidance, upsampler_steps, progress,
+                                  num_inference_steps, total_steps, task_ids=task_ids[n:])
+
+        # 6. Decode; keep the source's audio when asked.
+        out_frames, waveform = self.decode(video, audio_latents)
+        if keep_audio:
+            waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)
+        return ClipOutput(frames=out_frames, audio=waveform, seeds=seeds, fps=self.config.fps,
+                          sample_rate_hz=self.config.sample_rate_hz, task=task)

@@ -1,0 +1,73 @@
+"""Text (and optionally a first-frame image) to a short clip with synchronised audio."""
+
+import numpy as np
+import torch
+
+from models.pipelines.studio_pipeline import ClipOutput, ProgressCallback, StudioPipeline
+
+
+class GeneratePipeline(StudioPipeline):
+    """Base stage (video and audio latents together) then the upsampler, with classifier-free
+    guidance against a negative prompt."""
+
+    def check_inputs(self, prompt, image, num_inference_steps, upsampler_steps, guidance_scale, num_candidates, seed):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("the prompt is empty: describe the clip, e.g. 'a red circle moving left'")
+        if image is not None and (image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8
+                                  or image.shape[0] != image.shape[1]):
+            raise ValueError(f"the image must be square (H, H, 3) uint8, not {image.shape} {image.dtype}; "
+                             "studio.media.read_image crops it")
+        if not 1 <= int(upsampler_steps) <= 200:
+            raise ValueError(f"upsampler steps must be between 1 and 200, not {upsampler_steps}")
+        self.check_common(num_inference_steps, num_candidates, seed, {"guidance": guidance_scale})
+
+    def image_condition(self, image: np.ndarray | None, num_candidates: int, size: int) -> torch.Tensor:
+        """The conditioning latent at frame size `size`: blank for text-to-video; for
+        image-to-video the image's latent (as a one-frame video) in latent frame 0 and a mask
+        marking that frame."""
+        c, t, h, w = self.latent_shapes(size)[0]
+        cond = torch.zeros(num_candidates, c + 1, t, h, w)
+        if image is not None:
+            first = self.encode_video(self.frames_to_tensor(image[None, None], size))  # (1, C, 1, h, w)
+            cond[:, :c, :1] = first
+            cond[:, c, 0] = 1.0
+        return cond
+
+    @torch.no_grad()
+    def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
+                 num_inference_steps: int = 16, upsampler_steps: int = 8, guidance_scale: float = 4.0,
+                 num_candidates: int = 1, seed: int | None = None,
+                 progress: ProgressCallback | None = None) -> ClipOutput:
+        # 1. Check inputs and choose seeds.
+        self.check_inputs(prompt, image, num_inference_steps, upsampler_steps, guidance_scale, num_candidates, seed)
+        seeds = self.seeds_for(seed, num_candidates)
+        n = num_candidates
+        total_steps = num_inference_steps + (upsampler_steps if self.upsampler is not None else 0)
+
+        # 2. Encode the prompt and the negative prompt, batched [negative, positive] for guidance.
+        text = self.encode_text([negative_prompt] * n + [prompt] * n)
+
+        # 3. Prepare the conditioning and the starting noise.
+        video_shape, audio_shape = self.latent_shapes(self.config.base_size)
+        cond = self.image_condition(image, n, self.config.base_size).repeat(2, 1, 1, 1, 1)
+        video, audio = self.noise(seeds, video_shape, salt=0), self.noise(seeds, audio_shape, salt=1)
+
+        # 4. Denoise video and audio together (classifier-free guidance in one batch).
+        def velocity(video, audio, t):
+            out = self.transformer(video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
+                                   audio_latents=audio.repeat(2, 1, 1), video_cond=cond)
+            (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
+            return (v_uncond + guidance_scale * (v_cond - v_uncond), a_uncond + guidance_scale * (a_cond - a_uncond))
+
+        video, audio = self.denoise(velocity, video, audio, num_inference_steps, progress, 0, total_steps)
+
+        # 5. Upsample the video latents (the cascade's second stage).
+        if self.upsampler is not None:
+            reference = self.image_condition(image, n, self.config.size)
+            video = self.upsample(video, reference, text, seeds, guidance_scale, upsampler_steps, progress,
+                                  num_inference_steps, total_steps)
+
+        # 6. Decode to frames and waveform.
+        frames, waveform = self.decode(video, audio)
+        return ClipOutput(frames=frames, audio=waveform, seeds=seeds, fps=self.config.fps,
+                          sample_rate_hz=self.config.sample_rate_hz, task="generate")

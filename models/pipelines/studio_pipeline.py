@@ -1,0 +1,255 @@
+"""What the generate and edit pipelines share: their components, the clip format, the
+sampling loop, the cascade's upsampling stage and decoding.
+
+A checkpoint folder holds `model_index.json` (the clip format), and one subfolder per
+component (`video_vae`, `audio_vae`, `transformer`, `upsampler`, `scheduler`,
+`text_encoder`); `load_components` rebuilds every model from it, never from code defaults.
+"""
+
+import copy
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+
+from models.audio_vae import AudioVAE
+from models.joint_transformer import JointDenoisingTransformer
+from models.text_encoder import TextEmbeddings, TextEncoder, default_text_encoder_path
+from models.video_vae import VideoVAE
+
+SCHEDULERS = {"flow_euler": FlowMatchEulerDiscreteScheduler, "ddpm": DDPMScheduler, "ddim": DDIMScheduler}
+MAX_SEED = 2**63 - 1
+
+ProgressCallback = Callable[[int, int], None]  # (steps done, total steps)
+
+
+@dataclass
+class ClipOutput(BaseOutput):
+    frames: np.ndarray  # (N, T, H, W, 3) uint8, one clip per candidate
+    audio: np.ndarray  # (N, samples) float32 mono in [-1, 1]
+    seeds: list[int]  # the seed of each candidate: pass it back to get the same clip
+    fps: float
+    sample_rate_hz: int
+    task: str = "generate"
+
+
+class StudioPipeline(DiffusionPipeline):
+    """Base of GeneratePipeline and EditPipeline; not used on its own."""
+
+    def __init__(self, text_encoder: TextEncoder, video_vae: VideoVAE, audio_vae: AudioVAE,
+                 transformer: JointDenoisingTransformer, scheduler, upsampler: JointDenoisingTransformer | None = None,
+                 base_size: int = 32, size: int = 64, num_frames: int = 16, fps: float = 8.0,
+                 sample_rate_hz: int = 16_000, num_samples: int = 32_000):
+        super().__init__()
+        self.register_modules(text_encoder=text_encoder, video_vae=video_vae, audio_vae=audio_vae,
+                              transformer=transformer, scheduler=scheduler, upsampler=upsampler)
+        self.register_to_config(base_size=base_size, size=size, num_frames=num_frames, fps=fps,
+                                sample_rate_hz=sample_rate_hz, num_samples=num_samples)
+
+    # ------------------------------------------------------------ inputs
+
+    @staticmethod
+    def check_common(num_inference_steps: int, num_candidates: int, seed, guidance: dict[str, float]) -> None:
+        if not 1 <= int(num_inference_steps) <= 200:
+            raise ValueError(f"steps must be between 1 and 200, not {num_inference_steps}")
+        if not 1 <= int(num_candidates) <= 8:
+            raise ValueError(f"candidates must be between 1 and 8, not {num_candidates}")
+        if seed is not None and not 0 <= int(seed) <= MAX_SEED:
+            raise ValueError(f"seed must be between 0 and 2^63 - 1, not {seed}")
+        for name, value in guidance.items():
+            if not np.isfinite(value) or not 0 <= value <= 30:
+                raise ValueError(f"{name} must be a finite number between 0 and 30, not {value}")
+
+    @staticmethod
+    def seeds_for(seed: int | None, num_candidates: int) -> list[int]:
+        """Candidate i uses seed + i; with no seed, a random one is drawn (and reported)."""
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item())
+        return [(int(seed) + i) % (MAX_SEED + 1) for i in range(num_candidates)]
+
+    # ------------------------------------------------------------ encoding
+
+    def encode_text(self, prompts: list[str]) -> TextEmbeddings:
+        return self.text_encoder.encode(prompts).to(dtype=torch.float32)
+
+    @staticmethod
+    def frames_to_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
+        """(N, T, H, W, 3) uint8 at any square size -> (N, 3, T, size, size) in [-1, 1]."""
+        video = torch.from_numpy(np.ascontiguousarray(frames)).float().permute(0, 4, 1, 2, 3) / 127.5 - 1
+        n, c, t, h, w = video.shape
+        if h != size or w != size:
+            flat = video.transpose(1, 2).reshape(n * t, c, h, w)
+            flat = F.interpolate(flat, size=(size, size), mode="area")
+            video = flat.reshape(n, t, c, *flat.shape[-2:]).transpose(1, 2)
+        return video
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """Video (N, 3, T, H, W) in [-1, 1] -> normalised latents (posterior mean)."""
+        cfg = self.video_vae.config
+        return (self.video_vae.encode(video).latent_dist.mode() - cfg.shift_factor) * cfg.scaling_factor
+
+    def encode_audio(self, audio: np.ndarray) -> torch.Tensor:
+        """Audio (N, samples) -> normalised latents (N, Ca, n)."""
+        cfg = self.audio_vae.config
+        waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None]
+        return (self.audio_vae.encode(waveform).latent_dist.mode() - cfg.shift_factor) * cfg.scaling_factor
+
+    def latent_shapes(self, size: int) -> tuple[tuple, tuple]:
+        """(video latent shape, audio latent shape) of one clip at frame size `size`."""
+        video = self.video_vae.latent_shape(self.config.num_frames, size, size)
+        audio = (self.audio_vae.config.latent_channels, self.audio_vae.latent_length(self.config.num_samples))
+        return tuple(video), audio
+
+    @staticmethod
+    def noise(seeds: list[int], shape: tuple, salt: int) -> torch.Tensor:
+        """Noise for each candidate from its own seed (salted per stage and modality), so a
+        candidate's clip does not depend on how many others were asked for."""
+        return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s * 4 + salt)) for s in seeds])
+
+    # ------------------------------------------------------------ sampling
+
+    def denoise(self, velocity: Callable, video: torch.Tensor, audio: torch.Tensor | None, num_inference_steps: int,
+                progress: ProgressCallback | None = None, progress_offset: int = 0, progress_total: int | None = None):
+        """The sampling loop: the scheduler integrates `velocity(video, audio, t)` (guidance
+        already applied) from noise to clean latents. Video and audio are stepped as one
+        packed tensor so the scheduler advances once per step."""
+        scheduler = copy.deepcopy(self.scheduler)  # per call: the scheduler keeps step state
+        scheduler.set_timesteps(num_inference_steps)
+        split = video[0].numel()
+        packed = pack(video, audio)
+        with self.progress_bar(total=len(scheduler.timesteps)) as bar:
+            for i, t in enumerate(scheduler.timesteps):
+                video, audio = unpack(packed, video.shape, audio.shape if audio is not None else None, split)
+                v_video, v_audio = velocity(video, audio, t)
+                packed = scheduler.step(pack(v_video, v_audio), t, packed).prev_sample
+                bar.update()
+                if progress is not None:
+                    progress(progress_offset + i + 1, progress_total or num_inference_steps)
+        return unpack(packed, video.shape, audio.shape if audio is not None else None, split)
+
+    def upsample(self, base_video: torch.Tensor, reference: torch.Tensor, text: TextEmbeddings, seeds: list[int],
+                 guidance_scale: float, num_inference_steps: int, progress: ProgressCallback | None,
+                 progress_offset: int, progress_total: int, task_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The cascade's second stage: full-size video latents conditioned on the base latents
+        (nearest-upsampled) and a full-size reference with its mask (the input image in frame
+        0, the source video of an edit, or blank), so detail the base size lost can return."""
+        shape, _ = self.latent_shapes(self.config.size)
+        factor = shape[-1] // base_video.shape[-1]
+        cond = torch.cat([F.interpolate(base_video, scale_factor=(1, factor, factor), mode="nearest"), reference], 1)
+        cond = cond.repeat(2, 1, 1, 1, 1)
+        n = len(seeds)
+
+        def velocity(video, _audio, t):
+            both = self.upsampler(video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
+                                  video_cond=cond, task_ids=task_ids).video
+            uncond, cond_out = both[:n], both[n:]
+            return uncond + guidance_scale * (cond_out - uncond), None
+
+        video, _ = self.denoise(velocity, self.noise(seeds, shape, salt=2), None, num_inference_steps,
+                                progress, progress_offset, progress_total)
+        return video
+
+    # ------------------------------------------------------------ decoding
+
+    def decode(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised latents -> frames (N, T, H, W, 3) uint8 and audio (N, samples) float32."""
+        vcfg, acfg = self.video_vae.config, self.audio_vae.config
+        frames = self.video_vae.decode(video / vcfg.scaling_factor + vcfg.shift_factor,
+                                       num_frames=self.config.num_frames).sample
+        frames = ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1)
+        waveform = self.audio_vae.decode(audio / acfg.scaling_factor + acfg.shift_factor,
+                                         num_samples=self.config.num_samples).sample
+        waveform = waveform[:, 0].clamp(-1, 1)
+        return frames.numpy(), waveform.float().numpy()
+
+
+def pack(video: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
+    flat = video.flatten(1)
+    return flat if audio is None else torch.cat([flat, audio.flatten(1)], dim=1)
+
+
+def unpack(packed: torch.Tensor, video_shape, audio_shape, split: int):
+    video = packed[:, :split].reshape(video_shape)
+    audio = None if audio_shape is None else packed[:, split:].reshape(audio_shape)
+    return video, audio
+
+
+# ---------------------------------------------------------------- checkpoints
+
+COMPONENT_CLASSES = {"video_vae": VideoVAE, "audio_vae": AudioVAE, "transformer": JointDenoisingTransformer,
+                     "upsampler": JointDenoisingTransformer, "edit_transformer": JointDenoisingTransformer}
+
+
+def save_text_encoder_reference(folder: Path, encoder: TextEncoder) -> None:
+    """The frozen text encoder is not copied into checkpoints: they name it. The packaged
+    default is named "default" so a checkpoint moves between machines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = encoder.name_or_path
+    if Path(name).resolve() == default_text_encoder_path().resolve():
+        name = "default"
+    (folder / "config.json").write_text(json.dumps({"name_or_path": name, "max_length": encoder.max_length}))
+
+
+def load_text_encoder_reference(folder: Path) -> TextEncoder:
+    reference = json.loads((folder / "config.json").read_text())
+    name = reference["name_or_path"]
+    name = str(default_text_encoder_path()) if name == "default" else name
+    return TextEncoder.from_pretrained(name, max_length=reference["max_length"])
+
+
+def save_components(folder: str | os.PathLike, components: dict, clip_format: dict) -> None:
+    """Write a checkpoint folder (weights in half precision, as shipped)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, module in components.items():
+        if module is None:
+            continue
+        if name == "scheduler":
+            module.save_pretrained(folder / name)
+        elif name == "text_encoder":
+            save_text_encoder_reference(folder / name, module)
+        else:
+            module.save_pretrained(folder / name, safe_serialization=True)
+    index = {"format": "flipbook", "components": sorted(k for k, v in components.items() if v is not None),
+             "scheduler_class": type(components["scheduler"]).__name__, **clip_format}
+    tmp = folder / "model_index.json.tmp"
+    tmp.write_text(json.dumps(index, indent=1))
+    os.replace(tmp, folder / "model_index.json")
+
+
+def load_components(folder: str | os.PathLike, scheduler: str | None = None) -> tuple[dict, dict]:
+    """(components, clip format) of a checkpoint folder; a clear ValueError if it is not one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"model folder {folder} does not exist")
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        raise ValueError(f"model folder {folder} has no model_index.json: not a Flipbook checkpoint")
+    try:
+        index = json.loads(index_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{index_path} is not valid JSON: {error}") from None
+    components = {}
+    for name in index["components"]:
+        path = folder / name
+        try:
+            if name == "scheduler":
+                scheduler_class = SCHEDULERS[scheduler] if scheduler else getattr(
+                    __import__("diffusers"), index["scheduler_class"])
+                components[name] = scheduler_class.from_pretrained(path)
+            elif name == "text_encoder":
+                components[name] = load_text_encoder_reference(path)
+            else:
+                components[name] = COMPONENT_CLASSES[name].from_pretrained(path, use_safetensors=True,
+                                                                             torch_dtype=torch.float32).eval()
+        except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as error:
+            raise ValueError(f"cannot load '{name}' from {folder}: {str(error).splitlines()[0]}") from None
+    clip_format = {k: index[k] for k in ("base_size", "size", "num_frames", "fps", "sample_rate_hz", "num_samples")}
+    return components, clip_format

@@ -1,0 +1,31 @@
+"""Which edit an instruction asks for: a rule-based classifier over its words.
+
+Rules, not a trained model, because the tasks are few and named by a small vocabulary; the
+order matters ("remove the colours" is `style`, not `remove`). Its accuracy on wordings it
+was not written from is measured in tests/test_task_detection.py.
+"""
+
+import re
+
+SHAPE_WORDS = r"(circle|square|triangle|disc|disk|ball|dot|box|block|rectangle|pyramid|wedge)"
+RULES = (
+    ("reverse", r"\b(backwards?|reverse[ds]?|rewind|in reverse)\b"),
+    ("style", r"\b(gr[ae]y\s?scale|gr[ae]y|black[- ]and[- ]white|monochrome|desaturate[ds]?|colou?rless|"
+              r"(drain|remove|strip|take away) (all )?(the )?colou?rs?|no colou?rs?)\b"),
+    ("background", r"\b(background|backdrop|behind)\b"),
+    ("segment", r"\b(highlight|segment|mark|select|mask|outline|show where|point out|locate)\b"),
+    ("remove", r"\b(remove|delete|take out|get rid of|erase|disappear|vanish|without)\b"),
+    ("add", r"\b(add|insert|introduce|include|also show|place|put)\b"),
+    ("reshape", rf"\b(reshape|morph|(into|become|becomes|be|as|with|to|a|an)\s+(a |an )?{SHAPE_WORDS}s?)\b"),
+    ("recolor", r"\b(colou?r|recolou?r|paint|red|orange|yellow|green|cyan|blue|purple|violet|white|crimson|"
+                r"scarlet|teal|turquoise|gold|golden|lime|navy|indigo|snow)\b"),
+)
+
+
+def detect_task(instruction: str) -> str | None:
+    """The edit task an instruction names, or None when no rule matches."""
+    text = " ".join(instruction.lower().split())
+    for task, pattern in RULES:
+        if re.search(pattern, text):
+            return task
+    return None
