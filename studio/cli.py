@@ -5,7 +5,11 @@ traceback.
 """
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+from tqdm import tqdm
 
 from studio.media import MediaError
 
@@ -22,6 +26,79 @@ def _world(args: argparse.Namespace) -> None:
         holdout = Holdout.parse(args.holdout)
     manifest = write_world_dataset(args.out, args.count, args.seed, args.size, holdout, args.split, args.workers)
     print(f"wrote {manifest}")
+
+
+def _read_jobs(args: argparse.Namespace, required: tuple[str, ...]) -> list[dict]:
+    """Jobs from --jobs-file (JSON lines) or --prompts-file (one prompt a line)."""
+    prompts_file = getattr(args, "prompts_file", None)
+    path = Path(args.jobs_file or prompts_file)
+    if not path.is_file():
+        raise ValueError(f"jobs file {path} does not exist")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines:
+        raise ValueError(f"jobs file {path} has no jobs")
+    if prompts_file:
+        return [{"prompt": line.strip()} for line in lines]
+    jobs = []
+    for number, line in enumerate(lines, 1):
+        try:
+            job = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} line {number} is not JSON: {error.msg}") from None
+        missing = [k for k in required if not isinstance(job, dict) or k not in job]
+        if missing:
+            raise ValueError(f"{path} line {number} lacks {', '.join(missing)}")
+        jobs.append(job)
+    return jobs
+
+
+def _run_jobs(args: argparse.Namespace, single: dict, required: tuple[str, ...], run) -> None:
+    """One model load; one clip per job, written as OUT (single) or OUT_DIR/0000.mp4, ...."""
+    from studio.engine import Engine
+
+    engine = Engine(args.model)
+    if args.jobs_file or getattr(args, "prompts_file", None):
+        if not args.out_dir:
+            raise ValueError("--jobs-file/--prompts-file need --out-dir")
+        jobs = _read_jobs(args, required)
+        outputs = [Path(args.out_dir) / f"{i:04d}.mp4" for i in range(len(jobs))]
+    else:
+        if not args.out:
+            raise ValueError("--out FILE.mp4 is required")
+        jobs, outputs = [single], [Path(args.out)]
+    for job, out in zip(tqdm(jobs, desc=args.command, unit="clip", disable=len(jobs) == 1), outputs):
+        result = run(engine, job)
+        engine.write(result, 0, out)
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"wrote {out} (seed {result.seeds[0]}, task {result.task})")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    def run(engine, job):
+        return engine.generate(job["prompt"], image_path=job.get("image"), seed=job.get("seed", args.seed),
+                               steps=args.steps, guidance=args.guidance, negative_prompt=args.negative_prompt)
+    _run_jobs(args, {"prompt": args.prompt, "image": args.image, "seed": args.seed}, ("prompt",), run)
+
+
+def _edit(args: argparse.Namespace) -> None:
+    def run(engine, job):
+        return engine.edit(job["video"], job["instruction"], task=job.get("task", args.task),
+                           seed=job.get("seed", args.seed), steps=args.steps, text_guidance=args.guidance,
+                           video_guidance=args.video_guidance, keep_audio=args.keep_audio)
+    _run_jobs(args, {"video": args.video, "instruction": args.instruction, "task": args.task, "seed": args.seed},
+              ("video", "instruction"), run)
+
+
+def _add_model_options(parser: argparse.ArgumentParser, steps: int = 16) -> None:
+    from studio.engine import DEFAULT_MODEL_DIR
+
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="checkpoint folder (default: shipped)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: random, reported)")
+    parser.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps})")
+    parser.add_argument("--out", help="output .mp4 (a .json record is written beside it)")
+    parser.add_argument("--out-dir", help="output folder for --jobs-file: 0000.mp4, 0001.mp4, ...")
+    parser.add_argument("--jobs-file", help="JSON lines, one job each")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="'train' avoids the held-out combinations; 'heldout' shows one in every sample")
     world.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     world.set_defaults(run=_world)
+
+    generate = commands.add_parser("generate", help="text (and image) to a clip with sound",
+                                   description="Generate a 2-second clip with synchronised audio from a prompt, "
+                                               "optionally starting from an image.")
+    generate.add_argument("--prompt", help="what the clip shows")
+    generate.add_argument("--image", help="first frame (any image; centre-cropped)")
+    generate.add_argument("--negative-prompt", default="", help="what to steer away from")
+    generate.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance (default 4)")
+    generate.add_argument("--prompts-file", help="plain text, one prompt a line (with --out-dir)")
+    _add_model_options(generate)
+    generate.set_defaults(run=_generate)
+
+    edit = commands.add_parser("edit", help="edit a clip by instruction",
+                               description="Edit a video by an instruction; any video is brought to the model's "
+                                           "clip format (trimmed, centre-cropped) and what was done is reported.")
+    edit.add_argument("--video", help="source video")
+    edit.add_argument("--instruction", help="what to change, e.g. 'make the circle blue'")
+    edit.add_argument("--task", help="override the task detected from the instruction")
+    edit.add_argument("--guidance", type=float, default=4.0, help="text guidance (default 4)")
+    edit.add_argument("--video-guidance", type=float, default=1.5, help="source-video guidance (default 1.5)")
+    edit.add_argument("--keep-audio", action="store_true", help="keep the source audio instead of regenerating")
+    _add_model_options(edit)
+    edit.set_defaults(run=_edit)
     return parser
 
 

@@ -86,11 +86,17 @@ def _ffmpeg_reason(stderr: str) -> str:
     return "; ".join(reasons[:3])[:300] or "ffmpeg could not decode it"
 
 
-def _run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
-        capture_output=True,
-    )
+def _seek(start_s: float) -> list[str]:
+    # Only when needed: "-ss 0" still drops the first AAC packet, 23 ms of audio.
+    return ["-ss", f"{start_s:.6f}"] if start_s > 0 else []
+
+
+def _ffmpeg_command(args: list[str]) -> list[str]:
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
+
+
+def _run_ffmpeg(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(_ffmpeg_command(args), input=stdin, capture_output=True)
 
 
 # ── probing ─────────────────────────────────────────────────────────────────────────────
@@ -102,11 +108,21 @@ def _parse_rate(match: re.Match | None) -> float | None:
     return float(match.group(1)) * (1000 if match.group(2) == "k" else 1)
 
 
-def _count_frames(path: str) -> int:
-    """Frames in the first video stream, by remuxing to nowhere: no decoding, so it is fast."""
-    log = _run_ffmpeg(["-i", _ffmpeg_input(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])
-    counts = re.findall(r"frame=\s*(\d+)", log.stderr.decode(errors="replace"))
-    return int(counts[-1]) if counts else 0
+def _clock_seconds(clock: tuple[str, str, str]) -> float:
+    hours, minutes, seconds = clock  # ffmpeg's HH:MM:SS.ss
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _remux_stats(path: str) -> tuple[int, float]:
+    """(frames, seconds) of the first video stream, by remuxing to nowhere: no decoding.
+
+    For files whose header has no duration, such as webm recorded live in a browser.
+    """
+    args = ["-i", _ffmpeg_input(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    log = _run_ffmpeg(args).stderr.decode(errors="replace")
+    counts = re.findall(r"frame=\s*(\d+)", log)
+    times = re.findall(r"time=(\d+):(\d+):([\d.]+)", log)
+    return (int(counts[-1]) if counts else 0), (_clock_seconds(times[-1]) if times else 0.0)
 
 
 def probe(path) -> VideoInfo:
@@ -133,12 +149,11 @@ def probe(path) -> VideoInfo:
         width, height = height, width  # ffmpeg autorotates while decoding
     duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", log)
     if duration:
-        hours, minutes, seconds = duration.groups()
-        duration_s = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        duration_s = _clock_seconds(duration.groups())
         num_frames = max(1, round(duration_s * fps))
     else:
-        num_frames = _count_frames(path)
-        duration_s = num_frames / fps
+        num_frames, duration_s = _remux_stats(path)
+        duration_s = duration_s or num_frames / fps
     audio_rate = re.search(r"(\d+) Hz", audios[0]) if audios else None
     return VideoInfo(
         width=width,
@@ -203,20 +218,20 @@ def _prescaled_size(info: VideoInfo, size: int | None, fit: str) -> tuple[int, i
 def _decode_frames(path, info, start_s, window_s, fps, max_frames, size, fit):
     """Frames sampled at `fps` from `start_s` on, streamed one at a time; returns (frames, log)."""
     width, height = _prescaled_size(info, size, fit)
-    # fps filter: output frame k is the source frame nearest to time k / fps, which also
-    # evens out variable-rate sources. The explicit scale pins the size we read back.
-    video_filter = f"fps={fps},scale={width}:{height}:flags=area"
+    # fps filter rounding up: output frame k is the source frame on screen at time k / fps
+    # (the default "near" picks the one after it), and variable-rate sources come out even.
+    # The explicit scale pins the size we read back.
+    video_filter = f"fps={fps}:round=up,scale={width}:{height}:flags=area"
     limits = [] if window_s is None else ["-t", f"{window_s:.6f}"]
     limits_out = [] if max_frames is None else ["-frames:v", str(max_frames)]
-    args = ["-v", "error", "-ss", f"{start_s:.6f}", *limits, "-i", _ffmpeg_input(path), "-an",
+    args = ["-v", "error", *_seek(start_s), *limits, "-i", _ffmpeg_input(path), "-an",
             "-sn", "-vf", video_filter, *limits_out, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     frame_bytes = width * height * 3
     frames = []
     # stderr goes to a file, not a pipe: a damaged file can log more than a pipe buffer holds,
     # which would block ffmpeg while we block on its stdout.
     with tempfile.TemporaryFile() as log_file:
-        process = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin",
-                                    *args], stdout=subprocess.PIPE, stderr=log_file)
+        process = subprocess.Popen(_ffmpeg_command(args), stdout=subprocess.PIPE, stderr=log_file)
         with process.stdout:
             while max_frames is None or len(frames) < max_frames:
                 buffer = process.stdout.read(frame_bytes)
@@ -235,7 +250,7 @@ def _decode_frames(path, info, start_s, window_s, fps, max_frames, size, fit):
 
 
 def _decode_audio(path, start_s, duration_s, sample_rate_hz) -> np.ndarray:
-    args = ["-v", "error", "-ss", f"{start_s:.6f}", "-t", f"{duration_s:.6f}",
+    args = ["-v", "error", *_seek(start_s), "-t", f"{duration_s:.6f}",
             "-i", _ffmpeg_input(path), "-vn", "-sn", "-ac", "1", "-ar", str(sample_rate_hz),
             "-f", "f32le", "-"]
     result = _run_ffmpeg(args)
@@ -245,15 +260,17 @@ def _decode_audio(path, start_s, duration_s, sample_rate_hz) -> np.ndarray:
     return np.frombuffer(result.stdout, dtype=np.float32).copy()  # (N,)
 
 
-def _fit_length(audio: np.ndarray, num_samples: int, sample_rate_hz: int, notes: list[str]):
+def _fit_length(audio: np.ndarray, num_samples: int, sample_rate_hz: int) -> tuple[np.ndarray, str]:
+    """Audio padded with silence or trimmed to `num_samples`, and a note if that was noticeable."""
+    have_s, want_s = len(audio) / sample_rate_hz, num_samples / sample_rate_hz
+    note = ""
     # AAC priming and frame granularity leave a few ms of slack that is not worth a note.
-    if abs(len(audio) - num_samples) > 0.01 * sample_rate_hz:
-        verb = "padded" if len(audio) < num_samples else "trimmed"
-        notes.append(f"{verb} audio {len(audio) / sample_rate_hz:.2f} s to "
-                     f"{num_samples / sample_rate_hz:.2f} s" + (" with silence" if verb == "padded" else ""))
+    if abs(have_s - want_s) > 0.01:
+        note = (f"padded audio {have_s:.2f} s to {want_s:.2f} s with silence" if have_s < want_s
+                else f"trimmed audio {have_s:.2f} s to {want_s:.2f} s")
     if len(audio) >= num_samples:
-        return audio[:num_samples]
-    return np.pad(audio, (0, num_samples - len(audio)))
+        return audio[:num_samples], note
+    return np.pad(audio, (0, num_samples - len(audio))), note
 
 
 def read_video(path, *, fps: float | None = 8.0, num_frames: int | None = 16,
@@ -306,8 +323,9 @@ def read_video(path, *, fps: float | None = 8.0, num_frames: int | None = 16,
     if info.has_audio:
         audio = _decode_audio(path, start_s, len(video) / fps, sample_rate_hz)
         if info.audio_sample_rate_hz != sample_rate_hz:
-            notes.append(f"resampled audio {info.audio_sample_rate_hz} Hz to {sample_rate_hz} Hz mono")
-        audio = _fit_length(audio, num_samples, sample_rate_hz, notes)
+            notes.append(f"resampled audio {info.audio_sample_rate_hz} Hz to {sample_rate_hz} Hz")
+        audio, length_note = _fit_length(audio, num_samples, sample_rate_hz)
+        notes += [length_note] if length_note else []
     else:
         notes.append("no audio track: silence")
         audio = np.zeros(num_samples, dtype=np.float32)
@@ -326,7 +344,7 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = np.asarray(image.convert("RGBA")).astype(np.uint16)  # (H, W, 4)
         return ((rgba[..., :3] * rgba[..., 3:] + 127) // 255).astype(np.uint8)
-    return np.asarray(image.convert("RGB"))
+    return np.array(image.convert("RGB"))  # a copy: np.asarray of a PIL image is read-only
 
 
 def read_image(path, *, size: int | None = None, fit: str = "crop") -> np.ndarray:
@@ -349,7 +367,7 @@ def read_image(path, *, size: int | None = None, fit: str = "crop") -> np.ndarra
         raise MediaError(f"cannot read {path}: not a readable image ({error})") from error
     if size is None:
         return pixels
-    return np.asarray(_fit_square(Image.fromarray(pixels), size, fit))
+    return np.array(_fit_square(Image.fromarray(pixels), size, fit))
 
 
 def read_wav(path) -> tuple[np.ndarray, int]:
@@ -378,6 +396,7 @@ def _atomic_output(path):
         raise MediaError(f"cannot write {path}: {error.strerror}") from error
     try:
         yield temp_path
+        os.chmod(temp_path, 0o644)  # mkstemp's 0600 would hide the file from a web server
         os.replace(temp_path, path)
     finally:
         if os.path.exists(temp_path):
@@ -405,22 +424,21 @@ def write_video(path, clip: Clip, *, display_scale: int = 1, crf: int = 18) -> N
     # Tagged and converted as BT.709 so browsers and our reader agree on the colours.
     video_filter = (f"scale={width * display_scale}:{height * display_scale}:flags=neighbor,"
                     "pad=ceil(iw/2)*2:ceil(ih/2)*2,"
-                    "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p")
+                    "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+                    "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709")
     with tempfile.TemporaryDirectory() as scratch, _atomic_output(path) as temp_path:
-        audio_args = []
+        audio_input, audio_output = [], []
         if len(clip.audio):
             wav_path = os.path.join(scratch, "audio.wav")
             soundfile.write(wav_path, np.clip(clip.audio, -1, 1), clip.sample_rate_hz,
                             subtype="FLOAT")
-            audio_args = ["-i", wav_path, "-map", "1:a", "-c:a", "aac", "-b:a", "96k", "-ac", "1"]
+            audio_input = ["-i", wav_path]
+            audio_output = ["-map", "1:a", "-c:a", "aac", "-b:a", "96k", "-ac", "1"]
         args = ["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                "-s", f"{width}x{height}", "-framerate", f"{clip.fps}", "-i", "-",
-                *audio_args, "-map", "0:v", "-vf", video_filter, "-c:v", "libx264",
-                "-crf", str(crf), "-colorspace", "bt709", "-color_primaries", "bt709",
-                "-color_trc", "bt709", "-movflags", "+faststart", "-f", "mp4", temp_path]
-        result = subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
-            input=np.ascontiguousarray(clip.frames).tobytes(), capture_output=True)
+                "-s", f"{width}x{height}", "-framerate", f"{clip.fps}", "-i", "-", *audio_input,
+                "-map", "0:v", "-vf", video_filter, "-c:v", "libx264", "-crf", str(crf),
+                *audio_output, "-movflags", "+faststart", "-f", "mp4", temp_path]
+        result = _run_ffmpeg(args, stdin=np.ascontiguousarray(clip.frames).tobytes())
         if result.returncode != 0:
             reason = _ffmpeg_reason(result.stderr.decode(errors="replace"))
             raise MediaError(f"cannot write {path}: {reason}")

@@ -1,0 +1,127 @@
+"""The studio's engine: one checkpoint loaded once (lazily), shared by the CLI and every tab
+of the app; runs generation and edit requests on files and writes browser-playable mp4s,
+each next to its reproducibility record.
+"""
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from studio import media
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL_DIR = REPO_ROOT / "assets" / "shapes"
+DISPLAY_SCALE = 4  # 64-px clips are written at 256 px so people can see them
+
+
+@dataclass
+class Result:
+    """One finished request: the clips (one per candidate) and what made them."""
+
+    frames: np.ndarray  # (N, T, H, W, 3) uint8
+    audio: np.ndarray  # (N, samples) float32
+    seeds: list[int]
+    task: str
+    record: dict  # settings shared by every candidate
+    notes: list[str] = field(default_factory=list)  # what was done to the inputs
+
+    def clip(self, index: int, fps: float, sample_rate_hz: int) -> media.Clip:
+        return media.Clip(self.frames[index], self.audio[index], fps, sample_rate_hz)
+
+
+def model_hash(folder: Path) -> str:
+    """A short content hash of a checkpoint folder, for the reproducibility record."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Engine:
+    def __init__(self, model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, scheduler: str | None = None):
+        self.model_dir = Path(model_dir)
+        self.scheduler = scheduler
+        self._lock = threading.Lock()
+        self._pipelines = None
+
+    # ------------------------------------------------------------ loading
+
+    def load(self):
+        """(generate pipeline, edit pipeline) sharing one set of weights; loaded on first use."""
+        with self._lock:
+            if self._pipelines is None:
+                from models.pipelines import EditPipeline, GeneratePipeline, load_components
+
+                components, clip_format = load_components(self.model_dir, self.scheduler)
+                edit_transformer = components.pop("edit_transformer", None)
+                generate = GeneratePipeline(**components, **clip_format)
+                if edit_transformer is not None:
+                    components["transformer"] = edit_transformer
+                edit = EditPipeline(**components, **clip_format)
+                for pipe in (generate, edit):
+                    pipe.set_progress_bar_config(disable=True)
+                self._pipelines = (generate, edit, model_hash(self.model_dir))
+            return self._pipelines
+
+    @property
+    def clip_format(self) -> dict:
+        return dict(self.load()[0].config)
+
+    # ------------------------------------------------------------ requests
+
+    def generate(self, prompt: str, image_path: str | None = None, seed: int | None = None, steps: int = 16,
+                 guidance: float = 4.0, negative_prompt: str = "", candidates: int = 1, upsampler_steps: int = 8,
+                 progress=None) -> Result:
+        generate, _, digest = self.load()
+        image, notes = None, []
+        if image_path is not None:
+            image = media.read_image(image_path, size=generate.config.size, fit="crop")
+            notes.append(f"image centre-cropped and resized to {generate.config.size} px")
+        out = generate(prompt, image=image, negative_prompt=negative_prompt, num_inference_steps=steps,
+                       upsampler_steps=upsampler_steps, guidance_scale=guidance, num_candidates=candidates,
+                       seed=seed, progress=progress)
+        record = {"mode": "image_to_video" if image_path else "text_to_video", "prompt": prompt,
+                  "negative_prompt": negative_prompt, "image": str(image_path) if image_path else None,
+                  "steps": steps, "upsampler_steps": upsampler_steps, "guidance": guidance, "task": out.task,
+                  "model": str(self.model_dir), "model_hash": digest}
+        return Result(out.frames, out.audio, out.seeds, out.task, record, notes)
+
+    def read_source(self, video_path: str) -> tuple[media.Clip, list[str]]:
+        """Any video brought to the model's clip format (centre crop), with what was done."""
+        cfg = self.load()[1].config
+        return media.read_video(video_path, fps=cfg.fps, num_frames=cfg.num_frames, size=cfg.size, fit="crop",
+                                sample_rate_hz=cfg.sample_rate_hz)
+
+    def edit(self, video_path: str, instruction: str, task: str | None = None, seed: int | None = None,
+             steps: int = 16, text_guidance: float = 4.0, video_guidance: float = 1.5, candidates: int = 1,
+             keep_audio: bool = False, upsampler_steps: int = 8, progress=None) -> Result:
+        _, edit, digest = self.load()
+        source, notes = self.read_source(video_path)
+        out = edit(source.frames, source.audio, instruction, task=task, num_inference_steps=steps,
+                   upsampler_steps=upsampler_steps, text_guidance=text_guidance, video_guidance=video_guidance,
+                   num_candidates=candidates, seed=seed, keep_audio=keep_audio, progress=progress)
+        record = {"mode": "edit", "video": str(video_path), "instruction": instruction, "task": out.task,
+                  "task_detected": task is None, "steps": steps, "upsampler_steps": upsampler_steps,
+                  "text_guidance": text_guidance, "video_guidance": video_guidance, "keep_audio": keep_audio,
+                  "model": str(self.model_dir), "model_hash": digest}
+        return Result(out.frames, out.audio, out.seeds, out.task, record, notes)
+
+    # ------------------------------------------------------------ outputs
+
+    def write(self, result: Result, index: int, out_path: str | os.PathLike, display_scale: int = DISPLAY_SCALE) -> Path:
+        """Candidate `index` as an mp4 at `out_path`, and its record beside it (same name, .json)."""
+        cfg = self.load()[0].config
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        media.write_video(out_path, result.clip(index, cfg.fps, cfg.sample_rate_hz), display_scale=display_scale)
+        record = {**result.record, "seed": result.seeds[index], "notes": result.notes, "output": out_path.name}
+        tmp = out_path.with_name(out_path.name + ".json.tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, out_path.with_suffix(".json"))
+        return out_path
