@@ -193,7 +193,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         text_tokens: torch.Tensor,  # (B, L, text_dim)
         text_mask: torch.Tensor,  # (B, L) bool, True = real token
         pooled_text: torch.Tensor,  # (B, pooled_text_dim)
-        audio_latents: torch.Tensor | None = None,  # (B, Ca, N)
+        audio_latents: torch.Tensor | None = None,  # (B, Ca, N); None = video only
         video_cond: torch.Tensor | None = None,  # (B, Cc, T, H, W); None = blank
         audio_cond: torch.Tensor | None = None,  # (B, Ca, N); None = blank
         task_ids: torch.Tensor | None = None,  # (B,) indices into config.task_names; None = generate
@@ -211,9 +211,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
             x = x + self.video_cond_embed(video_cond.to(x.dtype))
         tokens = [x.flatten(2).transpose(1, 2) + self.modality_embed[0]]  # (B, Nv, D)
         num_audio = 0
-        if cfg.audio_channels:
-            if audio_latents is None:
-                raise ValueError("this model generates audio: pass audio_latents")
+        if cfg.audio_channels and audio_latents is not None:  # None: a video-only pass (single frames)
             if audio_latents.shape[-1] % cfg.audio_patch_size:
                 raise ValueError(f"audio latent length {audio_latents.shape[-1]} is not divisible by "
                                  f"{cfg.audio_patch_size}")
@@ -242,7 +240,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         video = video.reshape(batch, *grid, pt, ph, pw, cfg.video_channels)
         video = video.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(batch, cfg.video_channels, t, h, w)
         audio = None
-        if cfg.audio_channels:
+        if num_audio:
             audio = self.audio_final(x[:, num_video:], c)  # (B, Na, pa*Ca)
             audio = audio.reshape(batch, num_audio, cfg.audio_patch_size, cfg.audio_channels)
             audio = audio.permute(0, 3, 1, 2).reshape(batch, cfg.audio_channels, -1)

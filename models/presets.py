@@ -33,20 +33,29 @@ PRESETS = {
 }
 
 
-def build_components(preset: str, text_encoder: str | None = None) -> tuple[dict, dict]:
-    """Fresh components of a preset, wired to each other's channel counts, and its clip format."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+def build_transformers(preset: str, video_vae: VideoVAE, audio_vae: AudioVAE,
+                       text_encoder: TextEncoder) -> tuple[JointDenoisingTransformer, JointDenoisingTransformer]:
+    """Fresh (base transformer, upsampler) of a preset, wired to the VAEs' latent channels and
+    the text encoder's widths."""
     p = PRESETS[preset]
-    encoder = TextEncoder.from_pretrained(text_encoder or str(default_text_encoder_path()))
-    video_vae, audio_vae = VideoVAE(**p["video_vae"]), AudioVAE(**p["audio_vae"])
     c, ca = video_vae.config.latent_channels, audio_vae.config.latent_channels
-    text = dict(text_dim=encoder.hidden_size, pooled_text_dim=encoder.pooled_size)
+    text = dict(text_dim=text_encoder.hidden_size, pooled_text_dim=text_encoder.pooled_size)
     transformer = JointDenoisingTransformer(video_channels=c, video_cond_channels=c + 1, audio_channels=ca,
                                             audio_cond_channels=ca, **text, **p["transformer"])
     # The upsampler's conditioning: upsampled base latent + full-size reference latent + its mask.
     upsampler = JointDenoisingTransformer(video_channels=c, video_cond_channels=2 * c + 1, audio_channels=0,
                                           **text, **p["upsampler"])
+    return transformer, upsampler
+
+
+def build_components(preset: str, text_encoder: str | None = None) -> tuple[dict, dict]:
+    """A fresh set of components of a preset, and its clip format."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    p = PRESETS[preset]
+    encoder = TextEncoder.from_pretrained(text_encoder or str(default_text_encoder_path()))
+    video_vae, audio_vae = VideoVAE(**p["video_vae"]), AudioVAE(**p["audio_vae"])
+    transformer, upsampler = build_transformers(preset, video_vae, audio_vae, encoder)
     components = {"text_encoder": encoder, "video_vae": video_vae, "audio_vae": audio_vae,
                   "transformer": transformer, "upsampler": upsampler,
                   "scheduler": FlowMatchEulerDiscreteScheduler(shift=1.0)}

@@ -4,7 +4,8 @@ video, the task embedding says which edit, and guidance follows InstructPix2Pix.
 import numpy as np
 import torch
 
-from models.pipelines.studio_pipeline import ClipOutput, ProgressCallback, StudioPipeline
+from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
+                                              frames_to_tensor)
 from models.pipelines.task_detection import detect_task
 from models.text_encoder import TextEmbeddings
 
@@ -54,10 +55,10 @@ class EditPipeline(StudioPipeline):
         task_ids = torch.full((3 * n,), self.transformer.config.task_names.index(task))
 
         # 3. Encode the source clip as the conditioning video (with an all-ones mask) and audio.
-        source = self.encode_video(self.frames_to_tensor(frames[None], self.config.base_size))  # (1, C, T', h, w)
+        source = encode_video(self.video_vae, frames_to_tensor(frames[None], self.config.base_size))  # (1, C, T', h, w)
         video_cond = torch.cat([source, torch.ones_like(source[:, :1])], 1).repeat(3 * n, 1, 1, 1, 1)
         video_cond[:n] = 0
-        audio_cond = self.encode_audio(audio[None]).repeat(3 * n, 1, 1)
+        audio_cond = encode_audio(self.audio_vae, audio[None]).repeat(3 * n, 1, 1)
         audio_cond[:n] = 0
         video_shape, audio_shape = self.latent_shapes(self.config.base_size)
         video, audio_latents = self.noise(seeds, video_shape, salt=0), self.noise(seeds, audio_shape, salt=1)
@@ -78,7 +79,7 @@ class EditPipeline(StudioPipeline):
 
         # 5. Upsample, with the full-size source as the reference.
         if self.upsampler is not None:
-            reference = self.encode_video(self.frames_to_tensor(frames[None], self.config.size))
+            reference = encode_video(self.video_vae, frames_to_tensor(frames[None], self.config.size))
             reference = torch.cat([reference, torch.ones_like(reference[:, :1])], 1).repeat(n, 1, 1, 1, 1)
             upsampler_text = TextEmbeddings(text.tokens[n:], text.mask[n:], text.pooled[n:])
             video = self.upsample(video, reference, upsampler_text, seeds, text_guidance, upsampler_steps, progress,

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from models.pipelines.studio_pipeline import ClipOutput, ProgressCallback, StudioPipeline
+from models.pipelines.studio_pipeline import ClipOutput, ProgressCallback, StudioPipeline, encode_video, frames_to_tensor
 
 
 class GeneratePipeline(StudioPipeline):
@@ -28,7 +28,7 @@ class GeneratePipeline(StudioPipeline):
         c, t, h, w = self.latent_shapes(size)[0]
         cond = torch.zeros(num_candidates, c + 1, t, h, w)
         if image is not None:
-            first = self.encode_video(self.frames_to_tensor(image[None, None], size))  # (1, C, 1, h, w)
+            first = encode_video(self.video_vae, frames_to_tensor(image[None, None], size))  # (1, C, 1, h, w)
             cond[:, :c, :1] = first
             cond[:, c, 0] = 1.0
         return cond

@@ -40,6 +40,31 @@ class ClipOutput(BaseOutput):
     task: str = "generate"
 
 
+def frames_to_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
+    """(N, T, H, W, 3) uint8 at any square size -> (N, 3, T, size, size) in [-1, 1]."""
+    video = torch.from_numpy(np.ascontiguousarray(frames)).float().permute(0, 4, 1, 2, 3) / 127.5 - 1
+    n, c, t, h, w = video.shape
+    if h != size or w != size:
+        flat = video.transpose(1, 2).reshape(n * t, c, h, w)
+        flat = F.interpolate(flat, size=(size, size), mode="area")
+        video = flat.reshape(n, t, c, size, size).transpose(1, 2)
+    return video
+
+
+def encode_video(video_vae: VideoVAE, video: torch.Tensor) -> torch.Tensor:
+    """Video (N, 3, T, H, W) in [-1, 1] -> normalised latents (posterior mean), the space the
+    transformers work in; training caches exactly these."""
+    cfg = video_vae.config
+    return (video_vae.encode(video).latent_dist.mode() - cfg.shift_factor) * cfg.scaling_factor
+
+
+def encode_audio(audio_vae: AudioVAE, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Audio (N, samples) -> normalised latents (N, Ca, n)."""
+    cfg = audio_vae.config
+    waveform = torch.as_tensor(np.ascontiguousarray(audio, dtype=np.float32))[:, None]
+    return (audio_vae.encode(waveform).latent_dist.mode() - cfg.shift_factor) * cfg.scaling_factor
+
+
 class StudioPipeline(DiffusionPipeline):
     """Base of GeneratePipeline and EditPipeline; not used on its own."""
 
@@ -78,28 +103,6 @@ class StudioPipeline(DiffusionPipeline):
 
     def encode_text(self, prompts: list[str]) -> TextEmbeddings:
         return self.text_encoder.encode(prompts).to(dtype=torch.float32)
-
-    @staticmethod
-    def frames_to_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
-        """(N, T, H, W, 3) uint8 at any square size -> (N, 3, T, size, size) in [-1, 1]."""
-        video = torch.from_numpy(np.ascontiguousarray(frames)).float().permute(0, 4, 1, 2, 3) / 127.5 - 1
-        n, c, t, h, w = video.shape
-        if h != size or w != size:
-            flat = video.transpose(1, 2).reshape(n * t, c, h, w)
-            flat = F.interpolate(flat, size=(size, size), mode="area")
-            video = flat.reshape(n, t, c, *flat.shape[-2:]).transpose(1, 2)
-        return video
-
-    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
-        """Video (N, 3, T, H, W) in [-1, 1] -> normalised latents (posterior mean)."""
-        cfg = self.video_vae.config
-        return (self.video_vae.encode(video).latent_dist.mode() - cfg.shift_factor) * cfg.scaling_factor
-
-    def encode_audio(self, audio: np.ndarray) -> torch.Tensor:
-        """Audio (N, samples) -> normalised latents (N, Ca, n)."""
-        cfg = self.audio_vae.config
-        waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None]
-        return (self.audio_vae.encode(waveform).latent_dist.mode() - cfg.shift_factor) * cfg.scaling_factor
 
     def latent_shapes(self, size: int) -> tuple[tuple, tuple]:
         """(video latent shape, audio latent shape) of one clip at frame size `size`."""
@@ -205,9 +208,12 @@ def load_text_encoder_reference(folder: Path) -> TextEncoder:
 
 
 def save_components(folder: str | os.PathLike, components: dict, clip_format: dict) -> None:
-    """Write a checkpoint folder (weights in half precision, as shipped)."""
+    """Write components into a checkpoint folder, adding to those already there (training
+    fills a run's checkpoint stage by stage)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    index_path = folder / "model_index.json"
+    existing = json.loads(index_path.read_text()) if index_path.is_file() else {}
     for name, module in components.items():
         if module is None:
             continue
@@ -217,8 +223,10 @@ def save_components(folder: str | os.PathLike, components: dict, clip_format: di
             save_text_encoder_reference(folder / name, module)
         else:
             module.save_pretrained(folder / name, safe_serialization=True)
-    index = {"format": "flipbook", "components": sorted(k for k, v in components.items() if v is not None),
-             "scheduler_class": type(components["scheduler"]).__name__, **clip_format}
+    names = set(existing.get("components", [])) | {k for k, v in components.items() if v is not None}
+    scheduler_class = (type(components["scheduler"]).__name__ if components.get("scheduler") is not None
+                       else existing.get("scheduler_class"))
+    index = {"format": "flipbook", "components": sorted(names), "scheduler_class": scheduler_class, **clip_format}
     tmp = folder / "model_index.json.tmp"
     tmp.write_text(json.dumps(index, indent=1))
     os.replace(tmp, folder / "model_index.json")

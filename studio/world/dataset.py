@@ -11,7 +11,7 @@ Sample K is drawn from its own seed (S, K), so the output does not depend on the
 import json
 import os
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,13 @@ from tqdm import tqdm
 
 from studio import media
 from studio.world import spec
+from studio.world.spec import EDIT_TASKS
 from studio.world.captions import caption
 from studio.world.edits import image_triplet, render_edit, sample_edit
 from studio.world.render import render_clip
 from studio.world.scene import Holdout, sample_scene
 
-KINDS = ("t2v", "i2v", "edit")  # sample K is of kind KINDS[K % 3]
+KINDS = ("t2v", "i2v", "edit")  # sample K is of kind KINDS[K % 3]; edit tasks take turns
 DATASET_CRF = 10  # near-lossless: these clips are training targets, not previews
 
 
@@ -38,7 +39,7 @@ class WorldJob:
 
 
 def _write_clip(out: Path, stem: str, clip: media.Clip) -> dict:
-    media.write_video(out / f"{stem}.mp4", clip, crf=DATASET_CRF)
+    media.write_video(out / f"{stem}.mp4", clip, crf=DATASET_CRF, preset="ultrafast")
     media.write_wav(out / f"{stem}.wav", clip.audio, clip.sample_rate_hz)
     return {"video": f"{out.name}/{stem}.mp4", "audio": f"{out.name}/{stem}.wav"}
 
@@ -66,7 +67,7 @@ def write_sample(job: WorldJob, k: int) -> list[dict]:
         return [record]
 
     folder = job.out / "edit_pairs"
-    edit = sample_edit(rng, holdout=job.holdout, split=job.split)
+    edit = sample_edit(rng, EDIT_TASKS[(k // len(KINDS)) % len(EDIT_TASKS)], job.holdout, job.split)  # balanced tasks
     source, target = render_edit(edit, job.size)
     src, tgt = _write_clip(folder, f"source_{k}", source), _write_clip(folder, f"target_{k}", target)
     _write_text(folder / f"instruction_{k}.txt", edit.instruction)
@@ -105,7 +106,7 @@ def write_world_dataset(out: str | os.PathLike, count: int, seed: int, size: int
         if workers == 1:
             results = map(_write_sample_star, tasks)
         else:
-            pool = get_context("spawn").Pool(workers)
+            pool = get_context("fork" if "fork" in get_all_start_methods() else "spawn").Pool(workers)
             results = pool.imap(_write_sample_star, tasks, chunksize=8)
         for sample_records in results:
             records.extend(sample_records)

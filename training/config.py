@@ -1,0 +1,93 @@
+"""Training configuration: one YAML per named setup (`training/configs/<name>.yaml`), with
+settings shared by every stage and a section per stage that overrides them.
+
+Everything a stage needs to know lives here, so a stage script states only what differs.
+"""
+
+import argparse
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class StageConfig:
+    name: str  # the configuration's name (its file's stem)
+    stage: str
+    preset: str = "tiny"  # models/presets.py, for components a stage creates
+    run_dir: str = "runs/tiny"  # every stage of a configuration writes under here
+    world_count: int = 48  # Shapes World training samples written when the data folder is empty
+    world_seed: int = 1
+    holdout: list = field(default_factory=lambda: ["default"])
+    data: str = ""  # dataset folder (world or prepared); default RUN_DIR/data
+    seed: int = 0
+    max_steps: int = 4
+    batch_size: int = 2  # global batch per optimizer step (split across processes)
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    lr_schedule: str = "constant_with_warmup"
+    max_grad_norm: float = 1.0
+    ema_decay: float = 0.99
+    mixed_precision: str = "no"  # "bf16" where the hardware has it
+    checkpoint_every: int = 2
+    keep_checkpoints: int = 2
+    validate_every: int = 0  # 0: only at the end
+    log_every: int = 1
+    mix: dict = field(default_factory=dict)  # task -> weight, for stages that mix data
+    text_dropout: float = 0.1
+    image_dropout: float = 0.5  # generator: chance a sample is text-to-video (no first frame)
+    kl_weight: float = 1e-6  # VAEs
+    sample_steps: int = 4  # sampling steps for validation clips and backtranslation
+    backtranslation_count: int = 8  # stage III: clips the stage II model edits
+    frames: int = 16  # animated-frame editing (stage II): frames per synthetic video
+    resume: str = "latest"  # "latest" or "none"
+
+    @property
+    def run_path(self) -> Path:
+        path = Path(self.run_dir)
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data) if self.data else self.run_path / "data"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The run's Flipbook checkpoint, filled in stage by stage."""
+        return self.run_path / "model"
+
+    @property
+    def output_path(self) -> Path:
+        return self.run_path / self.stage
+
+
+def load_config(path: str | Path, stage: str, overrides: dict | None = None) -> StageConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    stages = raw.pop("stages", {}) or {}
+    known = {f.name for f in fields(StageConfig)}
+    values = {**raw, **(stages.get(stage) or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {unknown}")
+    return StageConfig(name=path.stem, stage=stage, **values)
+
+
+def parse_args(stage: str, description: str) -> StageConfig:
+    """The command line every stage script shares."""
+    parser = argparse.ArgumentParser(prog=f"python -m training.{stage}", description=description)
+    parser.add_argument("--config", default=str(REPO_ROOT / "training/configs/tiny.yaml"), help="YAML config")
+    parser.add_argument("--max-steps", type=int, help="override the config's max_steps")
+    parser.add_argument("--output-dir", help="override the run folder (default from the config)")
+    parser.add_argument("--resume", choices=("latest", "none"), default="latest",
+                        help="continue from the newest complete checkpoint (default) or start over")
+    args = parser.parse_args()
+    return load_config(args.config, stage, {"max_steps": args.max_steps, "run_dir": args.output_dir,
+                                            "resume": args.resume})

@@ -1,0 +1,67 @@
+"""What the three Movie Gen Edit stages share. Each stage script names only its stage, the
+stage it starts from and any extra data; the mix of data kinds lives in the YAML config.
+
+Data kinds a mix may name: `clips` (generation), `image_edits` (single frames), `animated_edits`
+(frame pairs under one camera move), `segment` (the instruction-guided segmentation edits),
+`edits` (the dataset's video edits), `backtranslation` (stage III's pairs).
+"""
+
+from pathlib import Path
+
+from models.joint_transformer import JointDenoisingTransformer
+from models.pipelines import save_components
+from training.config import parse_args
+from training.data import CachedData
+from training.diffusion import (choose_kind, denoising_loss, draw, edit_inputs, generation_inputs, load_run,
+                                task_indices, write_generation_samples)
+from training.loop import Stage, make_accelerator, train
+from training.objective import training_scheduler
+
+CACHED_KIND = {"clips": "clips", "image_edits": "image_edits", "animated_edits": "animated_edits",
+               "segment": "edits", "edits": "edits"}
+
+
+def final_folder(cfg, stage: str) -> Path:
+    return cfg.run_path / stage / "final"
+
+
+def run_edit_stage(stage: str, description: str, start_from: str | None, extra_data=None) -> None:
+    """Train the edit transformer for one stage, starting from the generator (`start_from`
+    None) or from an earlier stage's final weights. `extra_data(cfg, components, fmt, data)`
+    may add data kinds (stage III's backtranslation) before training starts."""
+    cfg = parse_args(stage, description)
+    accelerator = make_accelerator(cfg)
+    unknown = set(cfg.mix) - set(CACHED_KIND) - {"backtranslation"}
+    if not cfg.mix or unknown:
+        raise ValueError(f"{stage}: the config's mix must name data kinds from "
+                         f"{sorted(CACHED_KIND) + ['backtranslation']}, got {sorted(cfg.mix)}")
+    with accelerator.main_process_first():
+        kinds = tuple(sorted({CACHED_KIND[k] for k in cfg.mix if k in CACHED_KIND}))
+        components, fmt, data = load_run(cfg, kinds)
+        if extra_data is not None:
+            data.update(extra_data(cfg, components, fmt))
+    origin = final_folder(cfg, start_from) if start_from else cfg.checkpoint_path / "transformer"
+    transformer = JointDenoisingTransformer.from_pretrained(origin)
+    scheduler = training_scheduler(components["scheduler"])
+    mix = {k: v for k, v in cfg.mix.items() if k != "backtranslation" or "backtranslation" in data}
+    segments = task_indices(data["edits"], "segment") if "segment" in mix else None
+
+    def loss(modules, batch):
+        kind = choose_kind(batch, mix)
+        cached: CachedData = data[CACHED_KIND.get(kind, kind)]
+        if kind == "clips":
+            inputs = generation_inputs(cached, batch, cfg.text_dropout, cfg.image_dropout)
+        else:
+            index = draw(batch, segments) if kind == "segment" else None
+            inputs = edit_inputs(cached, batch, cfg.text_dropout, index=index)
+        total, parts = denoising_loss(modules["transformer"], scheduler, inputs, batch)
+        return total, {f"{kind}_{k}": v for k, v in parts.items()}
+
+    def validate(modules, step, folder):
+        write_generation_samples(components, fmt, folder, cfg.sample_steps, transformer=modules["transformer"])
+
+    def finish(modules):
+        modules["transformer"].save_pretrained(final_folder(cfg, stage), safe_serialization=True)
+        save_components(cfg.checkpoint_path, {"edit_transformer": modules["transformer"]}, fmt)
+
+    train(cfg, Stage({"transformer": transformer}, loss, validate, finish), accelerator)

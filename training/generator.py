@@ -1,0 +1,41 @@
+"""Stage 2: the base generator, text-to-video and image-to-video with joint audio.
+
+    accelerate launch -m training.generator --config training/configs/shapes.yaml
+
+Text and the first-frame image are dropped independently (`text_dropout`, `image_dropout`),
+which is what classifier-free guidance and the image-to-video mode need.
+"""
+
+from models.pipelines import save_components
+from models.presets import build_transformers
+from training.config import parse_args
+from training.diffusion import denoising_loss, generation_inputs, load_run, write_generation_samples
+from training.loop import Stage, make_accelerator, train
+from training.objective import training_scheduler
+
+
+def main() -> None:
+    cfg = parse_args("generator", __doc__.splitlines()[0])
+    accelerator = make_accelerator(cfg)
+    with accelerator.main_process_first():
+        components, fmt, data = load_run(cfg, ("clips",))
+    clips = data["clips"]
+    scheduler = training_scheduler(components["scheduler"])
+    transformer, _ = build_transformers(cfg.preset, components["video_vae"], components["audio_vae"],
+                                        components["text_encoder"])
+
+    def loss(modules, batch):
+        inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout)
+        return denoising_loss(modules["transformer"], scheduler, inputs, batch)
+
+    def validate(modules, step, folder):
+        write_generation_samples(components, fmt, folder, cfg.sample_steps, transformer=modules["transformer"])
+
+    def finish(modules):
+        save_components(cfg.checkpoint_path, {"transformer": modules["transformer"]}, fmt)
+
+    train(cfg, Stage({"transformer": transformer}, loss, validate, finish), accelerator)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""The training loop every stage shares: Accelerate (one CPU process to many GPUs), gradient
+accumulation, EMA, rotating checkpoints with `--resume latest`, TensorBoard, a loss-curve PNG
+and validation samples.
+
+A stage supplies the modules to train and a loss; the loop owns everything else. Batches are
+a pure function of (seed, step, micro-step): every process draws the same global batch and
+takes its slice, so N processes train exactly as one process with the same global batch,
+and a resumed run continues the same run.
+"""
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from accelerate import Accelerator  # noqa: E402
+from accelerate.utils import ProjectConfiguration, set_seed  # noqa: E402
+from diffusers.optimization import get_scheduler  # noqa: E402
+from diffusers.training_utils import EMAModel  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from training.config import StageConfig  # noqa: E402
+
+CHECKPOINT = re.compile(r"^step_(\d{7})$")
+COMPLETE_MARKER = "complete"
+
+
+@dataclass
+class Batch:
+    """Where this process's slice of the global batch lies, and the step's random source."""
+
+    step: int
+    micro: int
+    generator: torch.Generator  # the same on every process for the same (seed, step, micro)
+    global_size: int
+    start: int  # this process's slice: [start, start + size)
+    size: int
+
+    def take(self, tensor: torch.Tensor) -> torch.Tensor:
+        """This process's part of a tensor drawn for the whole global batch."""
+        return tensor[self.start: self.start + self.size]
+
+
+@dataclass
+class Stage:
+    """What a stage states: the modules it trains, its loss, and what it does at validation
+    and at the end."""
+
+    modules: dict[str, torch.nn.Module]
+    loss: Callable  # (modules, Batch) -> (loss tensor, {name: float})
+    validate: Callable | None = None  # (modules with EMA weights, step, folder) -> None
+    finish: Callable | None = None  # (modules with EMA weights) -> None, on the main process
+
+
+def make_accelerator(cfg: StageConfig) -> Accelerator:
+    """On a machine without GPUs, processes must be told they are CPU processes, or each
+    trains alone, unsynchronised (seen here): hence cpu=True then."""
+    return Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        log_with="tensorboard",
+        project_config=ProjectConfiguration(project_dir=str(cfg.output_path),
+                                            logging_dir=str(cfg.output_path / "logs")),
+    )
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint that finished saving; a torn one (no marker) is never picked."""
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.iterdir() if CHECKPOINT.match(p.name) and (p / COMPLETE_MARKER).is_file()]
+    return max(done, key=lambda p: p.name, default=None)
+
+
+def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, keep: int) -> None:
+    """Save to a temporary folder, mark it complete, then rename: a kill at any moment leaves
+    either the old set of checkpoints or the new one."""
+    final = folder / f"step_{step:07d}"
+    tmp = folder / f"tmp_step_{step:07d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp), safe_serialization=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / COMPLETE_MARKER).write_text(str(step))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        done = sorted(p for p in folder.iterdir() if CHECKPOINT.match(p.name))
+        for old in done[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+# ---------------------------------------------------------------- logging
+
+def append_log(path: Path, record: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_log(path: Path, up_to_step: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["step"] <= up_to_step]
+
+
+def plot_losses(records: list[dict], path: Path) -> None:
+    if not records:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in sorted({k for r in records for k in r if k.startswith("loss")}):
+        points = [(r["step"], r[key]) for r in records if key in r]
+        ax.plot(*zip(*points), label=key, linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- the loop
+
+def batch_for(cfg: StageConfig, accelerator: Accelerator, step: int, micro: int) -> Batch:
+    per_process = cfg.batch_size // accelerator.num_processes
+    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + micro)
+    return Batch(step, micro, generator, cfg.batch_size, accelerator.process_index * per_process, per_process)
+
+
+def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
+    if cfg.batch_size % accelerator.num_processes:
+        raise ValueError(f"batch_size {cfg.batch_size} must divide among {accelerator.num_processes} processes")
+    set_seed(cfg.seed)
+    out = cfg.output_path
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(stage.modules)
+    params = [p for m in stage.modules.values() for p in m.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr_scheduler = get_scheduler(cfg.lr_schedule, optimizer, num_warmup_steps=cfg.warmup_steps,
+                                 num_training_steps=cfg.max_steps)
+    *prepared, optimizer, lr_scheduler = accelerator.prepare(*stage.modules.values(), optimizer, lr_scheduler)
+    modules = dict(zip(names, prepared))
+    ema = EMAModel(params, decay=cfg.ema_decay)
+    accelerator.register_for_checkpointing(ema)
+
+    step = 0
+    checkpoints = out / "checkpoints"
+    resume_from = latest_checkpoint(checkpoints) if cfg.resume == "latest" else None
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        step = int(CHECKPOINT.match(resume_from.name).group(1))
+    log_path = out / "log.jsonl"
+    if accelerator.is_main_process:
+        records = read_log(log_path, step)
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    accelerator.init_trackers(cfg.stage)
+
+    bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.stage, disable=not accelerator.is_local_main_process)
+    while step < cfg.max_steps:
+        for module in modules.values():
+            module.train()
+        logs = {}
+        for micro in range(cfg.grad_accum):
+            with accelerator.accumulate(*modules.values()):
+                loss, parts = stage.loss(modules, batch_for(cfg, accelerator, step, micro))
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.max_grad_norm:
+                    accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad()
+            for k, v in {"loss": loss.item(), **parts}.items():
+                logs[k] = logs.get(k, 0.0) + v / cfg.grad_accum
+        ema.step(params)
+        step += 1
+        bar.update()
+        bar.set_postfix(loss=f"{logs['loss']:.4f}")
+        if step % cfg.log_every == 0:
+            logs = {k if k.startswith("loss") else f"loss/{k}": v for k, v in logs.items()}
+            accelerator.log({**logs, "lr": lr_scheduler.get_last_lr()[0]}, step=step)
+            if accelerator.is_main_process:
+                append_log(log_path, {"step": step, **logs})
+        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            save_checkpoint(accelerator, checkpoints, step, cfg.keep_checkpoints)
+        validating = cfg.validate_every and step % cfg.validate_every == 0
+        if (validating or step == cfg.max_steps) and accelerator.is_main_process:
+            plot_losses(read_log(log_path, step), out / "loss.png")
+            if stage.validate is not None:
+                with ema_weights(ema, params):
+                    stage.validate(unwrapped(accelerator, modules), step, out / "samples" / f"step_{step:07d}")
+    bar.close()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process and stage.finish is not None:
+        with ema_weights(ema, params):
+            stage.finish(unwrapped(accelerator, modules))
+    accelerator.end_training()
+
+
+def unwrapped(accelerator: Accelerator, modules: dict) -> dict:
+    result = {k: accelerator.unwrap_model(m) for k, m in modules.items()}
+    for module in result.values():
+        module.eval()
+    return result
+
+
+class ema_weights:
+    """Swap the EMA weights in for validation and the final save, then restore."""
+
+    def __init__(self, ema: EMAModel, params: list):
+        self.ema, self.params = ema, params
+
+    def __enter__(self):
+        self.ema.store(self.params)
+        self.ema.copy_to(self.params)
+
+    def __exit__(self, *exc):
+        self.ema.restore(self.params)

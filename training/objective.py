@@ -1,0 +1,40 @@
+"""The denoising objective, taken from the scheduler the pipelines sample with.
+
+Flow matching (rectified flow) for FlowMatchEulerDiscreteScheduler: x_t = (1 - sigma) x_0 +
+sigma * noise with logit-normal sigma, velocity target noise - x_0 (SD3's recipe). DDPM-style
+schedulers use their own `add_noise` and prediction type. Either way the noise path comes from
+the diffusers scheduler, never from a formula of ours.
+"""
+
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers.training_utils import compute_density_for_timestep_sampling
+
+
+def sample_timesteps(scheduler, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices into the scheduler's training timesteps (logit-normal for flow matching)."""
+    n = scheduler.config.num_train_timesteps
+    if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
+        u = compute_density_for_timestep_sampling("logit_normal", batch_size, logit_mean=0.0, logit_std=1.0,
+                                                  generator=generator)
+        return (u * n).long().clamp(0, n - 1)
+    return torch.randint(0, n, (batch_size,), generator=generator)
+
+
+def noisy_and_target(scheduler, clean: torch.Tensor, noise: torch.Tensor, indices: torch.Tensor):
+    """(noisy input, model timestep, regression target) for clean latents of any shape (B, ...)."""
+    expand = (-1,) + (1,) * (clean.ndim - 1)
+    if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
+        timesteps = scheduler.timesteps[indices]
+        sigmas = scheduler.sigmas[indices].view(expand).to(clean.dtype)
+        return (1 - sigmas) * clean + sigmas * noise, timesteps, noise - clean
+    noisy = scheduler.add_noise(clean, noise, indices)
+    if scheduler.config.prediction_type == "v_prediction":
+        return noisy, indices, scheduler.get_velocity(clean, noise, indices)
+    return noisy, indices, noise
+
+
+def training_scheduler(scheduler):
+    """A fresh copy: its timestep and sigma tables span all training timesteps, untouched by
+    any `set_timesteps` a pipeline made."""
+    return type(scheduler).from_config(scheduler.config)

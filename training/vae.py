@@ -1,0 +1,112 @@
+"""Stage 1: the video VAE and the audio VAE, trained together on the dataset's clips.
+
+    accelerate launch -m training.vae --config training/configs/shapes.yaml
+    python -m training.vae --config training/configs/tiny.yaml --max-steps 4
+
+Video batches alternate between the base and full frame size (the cascade encodes both) and
+sometimes are single frames (images are one-frame videos). At the end the latents' mean and
+spread set each VAE's shift and scaling factors, and both VAEs, the text encoder reference and
+the scheduler start the run's checkpoint.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.pipelines.studio_pipeline import encode_audio, encode_video, frames_to_tensor, save_components
+from models.presets import build_components
+from studio import media
+from training.config import parse_args
+from training.data import ensure_dataset, read_clip, read_records
+from training.loop import Batch, Stage, make_accelerator, train
+from training.losses import kl_loss, stft_loss
+
+MAX_CLIPS = 1024  # pixel clips held in memory for this stage
+IMAGE_PROBABILITY = 0.15
+
+
+class VAEPair(nn.Module):
+    """Both VAEs behind one forward, so distributed training syncs their gradients."""
+
+    def __init__(self, video_vae, audio_vae):
+        super().__init__()
+        self.video_vae, self.audio_vae = video_vae, audio_vae
+
+    def forward(self, video, audio, generator):  # (B, 3, T, H, W), (B, 1, N)
+        video_posterior = self.video_vae.encode(video).latent_dist
+        z = video_posterior.mean + video_posterior.std * torch.randn(video_posterior.mean.shape, generator=generator)
+        video_out = self.video_vae.decode(z, num_frames=video.shape[2]).sample
+        audio_posterior = self.audio_vae.encode(audio).latent_dist
+        za = audio_posterior.mean + audio_posterior.std * torch.randn(audio_posterior.mean.shape, generator=generator)
+        audio_out = self.audio_vae.decode(za, num_samples=audio.shape[-1]).sample
+        return video_out, video_posterior, audio_out, audio_posterior
+
+
+def load_pixels(dataset, fmt: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(N, T, H, W, 3) uint8 frames and (N, samples) audio of up to MAX_CLIPS clips."""
+    records = read_records(dataset, ("t2v", "i2v", "edit"))[:MAX_CLIPS]
+    clips = [read_clip(dataset, r.get("video") or r["target_video"], r.get("audio") or r.get("target_audio"), fmt)
+             for r in records]
+    return np.stack([c[0] for c in clips]), np.stack([c[1] for c in clips])
+
+
+def main() -> None:
+    cfg = parse_args("vae", __doc__.splitlines()[0])
+    accelerator = make_accelerator(cfg)
+    with accelerator.main_process_first():
+        dataset = ensure_dataset(cfg)
+    components, fmt = build_components(cfg.preset)
+    frames, audio = load_pixels(dataset, fmt)
+    pair = VAEPair(components["video_vae"], components["audio_vae"])
+
+    def loss(modules, batch: Batch):
+        g = batch.generator
+        index = batch.take(torch.randint(0, len(frames), (batch.global_size,), generator=g))
+        size = fmt["base_size"] if batch.step % 2 else fmt["size"]
+        num_frames = 1 if torch.rand((), generator=g) < IMAGE_PROBABILITY else fmt["num_frames"]
+        video = frames_to_tensor(frames[index.numpy(), :num_frames], size)
+        wave = torch.from_numpy(audio[index.numpy()])[:, None]
+        video_out, vp, audio_out, ap = modules["vaes"](video, wave, g)
+        video_rec = F.mse_loss(video_out, video) + 0.1 * F.l1_loss(video_out, video)
+        audio_rec = F.l1_loss(audio_out, wave) + stft_loss(audio_out[:, 0], wave[:, 0])
+        kl = kl_loss(vp.mean, vp.logvar) + kl_loss(ap.mean, ap.logvar)
+        total = video_rec + audio_rec + cfg.kl_weight * kl
+        return total, {"video": video_rec.item(), "audio": audio_rec.item(), "kl": kl.item()}
+
+    def validate(modules, step, folder):
+        vaes = modules["vaes"]
+        with torch.no_grad():
+            video = frames_to_tensor(frames[:2], fmt["size"])
+            out = vaes.video_vae(video).sample
+            wave = vaes.audio_vae(torch.from_numpy(audio[:2])[:, None]).sample[:, 0]
+        psnr = 10 * torch.log10(4 / F.mse_loss(out.clamp(-1, 1), video)).item()
+        folder.mkdir(parents=True, exist_ok=True)
+        decoded = ((out.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
+        for i in range(2):
+            media.write_video(folder / f"reconstruction_{i}.mp4",
+                              media.Clip(np.concatenate([frames[i], decoded[i]], axis=2), wave[i].numpy(),
+                                         fmt["fps"], fmt["sample_rate_hz"]), display_scale=4)
+        (folder / "psnr.txt").write_text(f"{psnr:.2f}\n")
+
+    def finish(modules):
+        vaes = modules["vaes"]
+        with torch.no_grad():
+            sample = frames[: min(len(frames), 128)]
+            z = vaes.video_vae.encode(frames_to_tensor(sample, fmt["base_size"])).latent_dist.mode()
+            za = vaes.audio_vae.encode(torch.from_numpy(audio[: len(sample)])[:, None]).latent_dist.mode()
+        for vae, latents in ((vaes.video_vae, z), (vaes.audio_vae, za)):
+            vae.register_to_config(shift_factor=latents.mean().item(), scaling_factor=1.0 / latents.std().item())
+        keep = {"text_encoder": components["text_encoder"], "scheduler": components["scheduler"],
+                "video_vae": vaes.video_vae, "audio_vae": vaes.audio_vae}
+        save_components(cfg.checkpoint_path, keep, fmt)
+        check = encode_video(vaes.video_vae, frames_to_tensor(sample[:16], fmt["base_size"]))
+        check_audio = encode_audio(vaes.audio_vae, audio[:16])
+        print(f"normalised latents: video std {check.std():.3f} mean {check.mean():.3f}; "
+              f"audio std {check_audio.std():.3f} mean {check_audio.mean():.3f}")
+
+    train(cfg, Stage({"vaes": pair}, loss, validate, finish), accelerator)
+
+
+if __name__ == "__main__":
+    main()
