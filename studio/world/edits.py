@@ -69,6 +69,11 @@ class Edit:
     def wordings(self) -> list[str]:
         return [w.format(**self.values) for w in WORDINGS[self.task]]
 
+    def inverse_wordings(self) -> list[str]:
+        if self.inverse_values is None:
+            return []
+        return [w.format(**self.inverse_values) for w in WORDINGS[self.inverse_task]]
+
     def random_wording(self, rng: np.random.Generator) -> str:
         return str(rng.choice(self.wordings()))
 
@@ -95,7 +100,7 @@ def _choose_other(rng, values, current) -> str:
     return str(rng.choice([v for v in values if v != current]))
 
 
-def _propose(rng: np.random.Generator, task: str, scene: Scene) -> Edit | None:
+def propose_edit(rng: np.random.Generator, task: str, scene: Scene) -> Edit | None:
     """One random edit of `task` on `scene`, or None if the scene does not allow it."""
     two = len(scene.objects) == 2
     i = int(rng.integers(len(scene.objects)))
@@ -146,7 +151,7 @@ def sample_edit(rng: np.random.Generator, task: str | None = None, holdout: Hold
     for _ in range(1000):
         chosen = task or str(rng.choice(spec.EDIT_TASKS))
         num_objects = {"remove": 2, "add": 1}.get(chosen)
-        edit = _propose(rng, chosen, sample_scene(rng, num_objects, holdout, split))
+        edit = propose_edit(rng, chosen, sample_scene(rng, num_objects, holdout, split))
         if edit is None or not _distinct(edit.target):
             continue
         if split == "train" and holdout.is_held_out(edit.target):
