@@ -1,7 +1,8 @@
 """Which edit an instruction asks for: a rule-based classifier over its words.
 
 Rules, not a trained model, because the tasks are few and named by a small vocabulary; the
-order matters ("remove the colours" is `style`, not `remove`). Its accuracy on wordings it
+order matters ("remove the colours" is `style`, not `remove`; "a gray background" is
+`background`, not `style`). Its accuracy on wordings it
 was not written from is measured in tests/test_task_detection.py.
 """
 
@@ -10,11 +11,12 @@ import re
 SHAPE_WORDS = r"(circle|square|triangle|disc|disk|ball|dot|box|block|rectangle|pyramid|wedge)"
 RULES = (
     ("reverse", r"\b(backwards?|reverse[ds]?|rewind|in reverse)\b"),
+    ("background", r"\b(background|backdrop|behind)\b"),
     ("style", r"\b(gr[ae]y\s?scale|gr[ae]y|black[- ]and[- ]white|monochrome|desaturate[ds]?|colou?rless|"
               r"(drain|remove|strip|take away) (all )?(the )?colou?rs?|no colou?rs?)\b"),
-    ("background", r"\b(background|backdrop|behind)\b"),
     ("segment", r"\b(highlight|segment|mark|select|mask|outline|show where|point out|locate)\b"),
-    ("remove", r"\b(remove|delete|take out|get rid of|erase|disappear|vanish|without)\b"),
+    ("remove", r"\b(remove|delete|take out|take (the |a )?(\w+ )?\w+ out|get rid of|erase|disappear|vanish|"
+               r"without)\b"),
     ("add", r"\b(add|insert|introduce|include|also show|place|put)\b"),
     ("reshape", rf"\b(reshape|morph|(into|become|becomes|be|as|with|to|a|an)\s+(a |an )?{SHAPE_WORDS}s?)\b"),
     ("recolor", r"\b(colou?r|recolou?r|paint|red|orange|yellow|green|cyan|blue|purple|violet|white|crimson|"

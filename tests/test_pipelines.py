@@ -1,0 +1,146 @@
+"""Generation and edit pipelines on a tiny random checkpoint: determinism, seeds, candidates,
+conditioning, checkpoints and clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from models.pipelines import GeneratePipeline, load_components
+from models.pipelines.task_detection import detect_task
+from studio.world.edits import render_edit, sample_edit
+
+FAST = dict(num_inference_steps=2, upsampler_steps=1)
+
+
+def test_same_seed_same_clip_and_the_seed_is_reported(tiny_pipelines):
+    generate, _ = tiny_pipelines
+    a = generate("a red circle moving left", seed=7, **FAST)
+    b = generate("a red circle moving left", seed=7, **FAST)
+    c = generate("a red circle moving left", seed=8, **FAST)
+    assert a.seeds == [7] and np.array_equal(a.frames, b.frames) and np.array_equal(a.audio, b.audio)
+    assert not np.array_equal(a.frames, c.frames)
+    assert a.frames.shape == (1, 16, 32, 32, 3) and a.frames.dtype == np.uint8
+    assert a.audio.shape == (1, 32_000) and np.abs(a.audio).max() <= 1.0
+    random_seed = generate("a red circle", **FAST).seeds[0]
+    assert np.array_equal(generate("a red circle", seed=random_seed, **FAST).frames,
+                          generate("a red circle", seed=random_seed, **FAST).frames)
+
+
+def test_candidates_do_not_depend_on_how_many_were_asked(tiny_pipelines):
+    generate, _ = tiny_pipelines
+    three = generate("a blue square", seed=3, num_candidates=3, **FAST)
+    assert three.seeds == [3, 4, 5]
+    alone = generate("a blue square", seed=4, **FAST)
+    # Equal up to float rounding (matrix kernels block differently by batch size).
+    assert np.abs(three.frames[1].astype(int) - alone.frames[0]).max() <= 2
+
+
+def test_guidance_and_negative_prompt_matter(tiny_pipelines):
+    generate, _ = tiny_pipelines
+    plain = generate("a blue square", seed=1, guidance_scale=1.0, **FAST)
+    negative = generate("a blue square", seed=1, guidance_scale=5.0, negative_prompt="a red circle", **FAST)
+    assert not np.array_equal(plain.frames, negative.frames)
+
+
+def test_image_to_video_uses_the_image(tiny_pipelines):
+    generate, _ = tiny_pipelines
+    black = generate("a red circle", image=np.zeros((40, 40, 3), np.uint8), seed=1, **FAST)
+    white = generate("a red circle", image=np.full((40, 40, 3), 255, np.uint8), seed=1, **FAST)
+    assert black.frames.shape == (1, 16, 32, 32, 3)
+    assert not np.array_equal(black.frames, white.frames)
+
+
+def test_edit_detects_the_task_keeps_audio_and_takes_overrides(tiny_pipelines):
+    _, edit = tiny_pipelines
+    source, _ = render_edit(sample_edit(np.random.default_rng(0), "recolor"), 32)
+    out = edit(source.frames, source.audio, "make the circle blue", seed=2, num_candidates=2, **FAST)
+    assert out.task == "recolor" and out.seeds == [2, 3] and out.frames.shape == (2, 16, 32, 32, 3)
+    kept = edit(source.frames, source.audio, "play it backwards", seed=2, keep_audio=True, **FAST)
+    assert kept.task == "reverse" and np.array_equal(kept.audio[0], source.audio)
+    forced = edit(source.frames, source.audio, "make the circle blue", task="style", seed=2, **FAST)
+    assert forced.task == "style" and not np.array_equal(forced.frames[0], out.frames[0])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(prompt="   "), "prompt is empty"),
+    (dict(num_inference_steps=0), "steps must be between"),
+    (dict(num_inference_steps=10**6), "steps must be between"),
+    (dict(guidance_scale=float("nan")), "finite"),
+    (dict(guidance_scale=float("inf")), "finite"),
+    (dict(seed=-1), "seed must be"),
+    (dict(seed=2**64), "seed must be"),
+    (dict(num_candidates=0), "candidates"),
+    (dict(image=np.zeros((10, 20, 3), np.uint8)), "square"),
+])
+def test_generate_rejects_bad_input_clearly(tiny_pipelines, kwargs, message):
+    generate, _ = tiny_pipelines
+    with pytest.raises(ValueError, match=message):
+        generate(**{"prompt": "a red circle", "seed": 1, **FAST, **kwargs})
+
+
+def test_edit_rejects_bad_input_clearly(tiny_pipelines):
+    _, edit = tiny_pipelines
+    frames, audio = np.zeros((16, 32, 32, 3), np.uint8), np.zeros(32_000, np.float32)
+    with pytest.raises(ValueError, match="unknown task"):
+        edit(frames, audio, "make it blue", task="explode", **FAST)
+    with pytest.raises(ValueError, match="could not tell"):
+        edit(frames, audio, "do something nice", **FAST)
+    with pytest.raises(ValueError, match="16 square RGB frames"):
+        edit(frames[:3], audio, "make it grayscale", **FAST)
+
+
+def test_checkpoint_round_trip_gives_identical_clips(tiny_checkpoint, tiny_pipelines):
+    generate, _ = tiny_pipelines
+    components, clip_format = load_components(tiny_checkpoint)
+    again = GeneratePipeline(**components, **clip_format)
+    again.set_progress_bar_config(disable=True)
+    a, b = generate("a red circle", seed=5, **FAST), again("a red circle", seed=5, **FAST)
+    assert np.array_equal(a.frames, b.frames)
+    index = json.loads((tiny_checkpoint / "model_index.json").read_text())
+    assert index["base_size"] == 16 and index["size"] == 32 and "upsampler" in index["components"]
+
+
+def test_bad_model_folders_are_clear_errors(tmp_path, tiny_checkpoint):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_components(tmp_path / "missing")
+    with pytest.raises(ValueError, match="model_index.json"):
+        load_components(tmp_path)
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint, broken)
+    weights = broken / "transformer" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match="cannot load 'transformer'"):
+        load_components(broken)
+
+
+# Wordings that are not the templates the world's edits are written from.
+PARAPHRASES = {
+    "recolor": ["could you make the square green", "I want the triangle to be purple", "recolour the circle to cyan",
+                "the red square should turn yellow", "switch the circle's colour to white"],
+    "reshape": ["make the circle into a triangle", "I want the square to become a circle",
+                "swap the triangle for a square", "transform the circle into a square", "the square should be a disc"],
+    "background": ["make the backdrop beige", "I'd like a gray background", "background should be navy please",
+                   "change what's behind it to black", "give it a beige background"],
+    "remove": ["delete the blue circle", "please remove the square", "get rid of the red triangle",
+               "take the circle out", "erase the green square"],
+    "add": ["add a small blue circle moving up", "put a large red square in too", "insert a triangle moving left",
+            "also show a white circle staying still", "include another square moving down"],
+    "segment": ["highlight the circle please", "outline the square", "mark where the triangle is",
+                "select the red circle", "point out the square"],
+    "style": ["make the video black and white", "grayscale please", "turn it into monochrome",
+              "remove all the colours", "desaturate it"],
+    "reverse": ["run the clip in reverse", "play this backwards", "reverse the clip", "rewind it",
+                "make the video play backwards"],
+}
+
+
+def test_task_detection_on_unseen_wordings_is_at_least_95_percent():
+    cases = [(task, text) for task, texts in PARAPHRASES.items() for text in texts]
+    hits = sum(detect_task(text) == task for task, text in cases)
+    assert hits / len(cases) >= 0.95, [(t, x, detect_task(x)) for t, x in cases if detect_task(x) != t]
+    rng = np.random.default_rng(0)
+    edits = [sample_edit(rng) for _ in range(400)]
+    assert np.mean([detect_task(e.random_wording(rng)) == e.task for e in edits]) >= 0.99
