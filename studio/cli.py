@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--keep-audio", action="store_true", help="keep the source audio instead of regenerating")
     _add_model_options(edit)
     edit.set_defaults(run=_edit)
+
+    from studio.prepare import cli as prepare_cli
+
+    prepare = commands.add_parser("prepare", help="turn a folder of raw videos into a training set")
+    prepare_cli.add_arguments(prepare)
+    prepare.set_defaults(run=prepare_cli.run)
     return parser
 
 
