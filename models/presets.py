@@ -24,11 +24,11 @@ PRESETS = {
     },
     "shapes": {
         "clip_format": dict(base_size=32, size=64, **CLIP_FORMAT),
-        "video_vae": dict(latent_channels=8, patch_size=2, block_out_channels=(64, 128), layers_per_block=1,
-                          norm_num_groups=16),
+        "video_vae": dict(latent_channels=8, patch_size=2, block_out_channels=(32, 64), layers_per_block=1,
+                          norm_num_groups=8),
         "audio_vae": dict(latent_channels=16, strides=(125, 2), hidden_channels=128, blocks_per_stage=2, mlp_ratio=3),
-        "transformer": dict(hidden_size=256, depth=8, num_heads=4, audio_patch_size=4),
-        "upsampler": dict(hidden_size=192, depth=6, num_heads=3),
+        "transformer": dict(hidden_size=192, depth=6, num_heads=3, audio_patch_size=4),
+        "upsampler": dict(hidden_size=128, depth=4, num_heads=2),
     },
 }
 

@@ -65,8 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", required=True, help="destination folder (replaced atomically)")
+    parser.add_argument("--output-dir", help="the run folder, if not the config's")
     args = parser.parse_args()
-    cfg = load_config(args.config, "export")
+    cfg = load_config(args.config, "export", {"run_dir": args.output_dir})
     components, fmt = load_components(cfg.checkpoint_path)
     for name, module in components.items():
         if isinstance(module, torch.nn.Module) and name != "text_encoder":

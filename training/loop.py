@@ -8,6 +8,7 @@ takes its slice, so N processes train exactly as one process with the same globa
 and a resumed run continues the same run.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -204,11 +205,19 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
                 with ema_weights(ema, params):
                     stage.validate(unwrapped(accelerator, modules), step, out / "samples" / f"step_{step:07d}")
     bar.close()
+    write_parameter_digest(out / f"rank_{accelerator.process_index}.json", params, step)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and stage.finish is not None:
         with ema_weights(ema, params):
             stage.finish(unwrapped(accelerator, modules))
     accelerator.end_training()
+
+
+def write_parameter_digest(path: Path, params: list, step: int) -> None:
+    """Each process records what it ended with, so anyone can check the ranks stayed in sync."""
+    digest = hashlib.sha256(b"".join(p.detach().float().numpy().tobytes() for p in params)).hexdigest()
+    path.write_text(json.dumps({"step": step, "parameters_sha256": digest,
+                                "parameters_sum": float(sum(p.detach().double().sum() for p in params))}))
 
 
 def unwrapped(accelerator: Accelerator, modules: dict) -> dict:

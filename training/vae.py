@@ -24,6 +24,8 @@ from training.losses import kl_loss, stft_loss
 
 MAX_CLIPS = 1024  # pixel clips held in memory for this stage
 IMAGE_PROBABILITY = 0.15
+CROP_FRAMES = 8  # both VAEs are convolutional: windows of the clip train them as well, 2x cheaper
+CROP_SAMPLES = 16_000
 
 
 class VAEPair(nn.Module):
@@ -59,14 +61,17 @@ def main() -> None:
     components, fmt = build_components(cfg.preset)
     frames, audio = load_pixels(dataset, fmt)
     pair = VAEPair(components["video_vae"], components["audio_vae"])
+    hop = pair.audio_vae.hop_length
 
     def loss(modules, batch: Batch):
         g = batch.generator
         index = batch.take(torch.randint(0, len(frames), (batch.global_size,), generator=g))
         size = fmt["base_size"] if batch.step % 2 else fmt["size"]
-        num_frames = 1 if torch.rand((), generator=g) < IMAGE_PROBABILITY else fmt["num_frames"]
-        video = frames_to_tensor(frames[index.numpy(), :num_frames], size)
-        wave = torch.from_numpy(audio[index.numpy()])[:, None]
+        num_frames = 1 if torch.rand((), generator=g) < IMAGE_PROBABILITY else CROP_FRAMES
+        start = 2 * int(torch.randint(0, (frames.shape[1] - num_frames) // 2 + 1, (), generator=g))  # even: aligned
+        video = frames_to_tensor(frames[index.numpy(), start:start + num_frames], size)
+        offset = hop * int(torch.randint(0, (audio.shape[1] - CROP_SAMPLES) // hop + 1, (), generator=g))
+        wave = torch.from_numpy(audio[index.numpy(), offset:offset + CROP_SAMPLES])[:, None]
         video_out, vp, audio_out, ap = modules["vaes"](video, wave, g)
         video_rec = F.mse_loss(video_out, video) + 0.1 * F.l1_loss(video_out, video)
         audio_rec = F.l1_loss(audio_out, wave) + stft_loss(audio_out[:, 0], wave[:, 0])

@@ -1,0 +1,112 @@
+"""Training on the tiny config: every stage end to end, resume, two synchronised processes."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from training.loop import COMPLETE_MARKER, latest_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "training" / "configs" / "tiny.yaml"
+
+
+def stage(name, run_dir, *extra, launcher=None):
+    command = [*(launcher or [sys.executable]), "-m", f"training.{name}", "--config", str(CONFIG),
+               "--output-dir", str(run_dir), *map(str, extra)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def weights(path: Path) -> dict:
+    return load_file(str(path / "diffusion_pytorch_model.safetensors"))
+
+
+def digest(run_dir: Path, stage_name: str, rank: int = 0) -> dict:
+    return json.loads((run_dir / stage_name / f"rank_{rank}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def after_vae(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    stage("vae", run_dir)
+    return run_dir
+
+
+def copy_run(source: Path, tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(source, target)
+    return target
+
+
+def test_every_stage_then_export_and_generate(after_vae, tmp_path):
+    run_dir = copy_run(after_vae, tmp_path, "full")
+    for name in ("generator", "upsampler", "edit_stage1", "edit_stage2", "edit_stage3"):
+        stage(name, run_dir)
+        assert (run_dir / name / "loss.png").is_file()
+        assert latest_checkpoint(run_dir / name / "checkpoints") is not None
+        assert list((run_dir / name / "logs").rglob("events.out.tfevents*")), "no TensorBoard log"
+    assert (run_dir / "generator" / "samples").is_dir()
+    for name in ("edit_stage1", "edit_stage2", "edit_stage3"):
+        assert (run_dir / name / "final" / "diffusion_pytorch_model.safetensors").is_file()
+    cached = sorted(p.name for p in (run_dir / "cache").iterdir())
+    assert {"clips-00000.safetensors", "edits-00000.safetensors", "image_edits-00000.safetensors",
+            "animated_edits-00000.safetensors"} <= set(cached)
+
+    out = tmp_path / "exported"
+    result = subprocess.run([sys.executable, "-m", "training.export", "--config", str(CONFIG), "--output-dir",
+                             str(run_dir), "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = (out / "README.md").read_text()
+    assert "| generator | 4 |" in card and "edit_transformer" in card
+    assert weights(out / "transformer")["video_embed.weight"].dtype == torch.float16
+
+    from studio.engine import Engine
+
+    engine = Engine(out)
+    clip = engine.generate("a red circle moving left", seed=1, steps=2, upsampler_steps=1)
+    edited = engine.edit(str(engine.write(clip, 0, tmp_path / "clip.mp4")), "make it grayscale", steps=2,
+                         upsampler_steps=1)
+    assert clip.frames.shape == edited.frames.shape == (1, 16, 32, 32, 3) and edited.task == "style"
+
+
+def test_resume_continues_the_same_run(after_vae, tmp_path):
+    straight = copy_run(after_vae, tmp_path, "straight")
+    stopped = copy_run(after_vae, tmp_path, "stopped")
+    stage("generator", straight, "--max-steps", 4)
+    stage("generator", stopped, "--max-steps", 2)
+    stage("generator", stopped, "--max-steps", 4)
+    assert digest(straight, "generator") == digest(stopped, "generator")
+    a, b = weights(straight / "model" / "transformer"), weights(stopped / "model" / "transformer")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(line) for line in (stopped / "generator" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_two_processes_synchronise_and_match_one_process(after_vae, tmp_path):
+    one = copy_run(after_vae, tmp_path, "one")
+    two = copy_run(after_vae, tmp_path, "two")
+    stage("generator", one, "--max-steps", 3)
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    stage("generator", two, "--max-steps", 3, launcher=launcher)
+    rank0, rank1 = digest(two, "generator", 0), digest(two, "generator", 1)
+    assert rank0["parameters_sha256"] == rank1["parameters_sha256"], "the two processes did not stay in sync"
+    assert rank0["parameters_sum"] == pytest.approx(digest(one, "generator")["parameters_sum"], rel=1e-4, abs=1e-3)
+    a, b = weights(one / "model" / "transformer"), weights(two / "model" / "transformer")
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+
+
+def test_a_torn_checkpoint_is_never_latest(tmp_path):
+    (tmp_path / "step_0000002").mkdir()
+    (tmp_path / "step_0000002" / COMPLETE_MARKER).write_text("2")
+    (tmp_path / "step_0000004").mkdir()  # killed while saving: no marker
+    (tmp_path / "tmp_step_0000006").mkdir()
+    assert latest_checkpoint(tmp_path).name == "step_0000002"
