@@ -24,8 +24,8 @@ from training.losses import kl_loss, stft_loss
 
 MAX_CLIPS = 1024  # pixel clips held in memory for this stage
 IMAGE_PROBABILITY = 0.15
-CROP_FRAMES = 8  # both VAEs are convolutional: windows of the clip train them as well, 2x cheaper
-CROP_SAMPLES = 16_000
+AUDIO_CROPS_PER_CLIP = 4  # audio is cheap: more, shorter windows (the VAE is convolutional)
+CROP_SAMPLES = 8_000
 
 
 class VAEPair(nn.Module):
@@ -67,11 +67,16 @@ def main() -> None:
         g = batch.generator
         index = batch.take(torch.randint(0, len(frames), (batch.global_size,), generator=g))
         size = fmt["base_size"] if batch.step % 2 else fmt["size"]
-        num_frames = 1 if torch.rand((), generator=g) < IMAGE_PROBABILITY else CROP_FRAMES
-        start = 2 * int(torch.randint(0, (frames.shape[1] - num_frames) // 2 + 1, (), generator=g))  # even: aligned
-        video = frames_to_tensor(frames[index.numpy(), start:start + num_frames], size)
-        offset = hop * int(torch.randint(0, (audio.shape[1] - CROP_SAMPLES) // hop + 1, (), generator=g))
-        wave = torch.from_numpy(audio[index.numpy(), offset:offset + CROP_SAMPLES])[:, None]
+        # Whole clips: the causal receptive field spans ~20 frames, so shorter windows would
+        # never show the VAE a late frame with its full past.
+        num_frames = 1 if torch.rand((), generator=g) < IMAGE_PROBABILITY else frames.shape[1]
+        video = frames_to_tensor(frames[index.numpy(), :num_frames], size)
+        crops = (batch.global_size, AUDIO_CROPS_PER_CLIP)
+        audio_index = batch.take(torch.randint(0, len(audio), crops, generator=g)).flatten()
+        offsets = hop * batch.take(torch.randint(0, (audio.shape[1] - CROP_SAMPLES) // hop + 1, crops,
+                                                 generator=g)).flatten()
+        wave = torch.from_numpy(np.stack([audio[i, o:o + CROP_SAMPLES] for i, o in
+                                          zip(audio_index.tolist(), offsets.tolist())]))[:, None]
         video_out, vp, audio_out, ap = modules["vaes"](video, wave, g)
         video_rec = F.mse_loss(video_out, video) + 0.1 * F.l1_loss(video_out, video)
         audio_rec = F.l1_loss(audio_out, wave) + stft_loss(audio_out[:, 0], wave[:, 0])

@@ -1,0 +1,183 @@
+"""VideoVAE and AudioVAE: shape rules, causality, images as one-frame videos, save/load."""
+
+import math
+
+import pytest
+import torch
+
+from models.audio_vae import AudioVAE, STFTAnalysis, STFTSynthesis
+from models.video_vae import VideoVAE
+
+TINY_VIDEO = {  # spatial factor -> config
+    4: dict(latent_channels=4, block_out_channels=(8, 16), norm_num_groups=4),
+    8: dict(latent_channels=4, block_out_channels=(8, 8, 16), norm_num_groups=4),
+}
+TINY_AUDIO = dict(latent_channels=4, strides=(5, 2), hidden_channels=16, blocks_per_stage=1, mlp_ratio=2)
+
+
+def video(batch=1, frames=4, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, frames, size, size, generator=g) * 2 - 1  # (B, 3, T, H, W)
+
+
+def video_vae(factor=4):
+    torch.manual_seed(0)
+    return VideoVAE(**TINY_VIDEO[factor]).eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# VideoVAE
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factor", [4, 8])
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("frames", [1, 2, 5, 16])
+def test_video_shapes_follow_the_documented_rule(factor, size, frames):
+    vae = video_vae(factor)
+    assert vae.spatial_compression == factor and vae.temporal_compression == 2
+    x = video(batch=2, frames=frames, size=size)
+    with torch.no_grad():
+        z = vae.encode(x).latent_dist.mode()
+        full = vae.decode(z).sample
+        cropped = vae.decode(z, num_frames=frames).sample
+        recon = vae(x).sample
+    latent_frames = math.ceil(frames / 2)
+    assert z.shape == (2, 4, latent_frames, size // factor, size // factor)
+    assert vae.latent_shape(frames, size, size) == tuple(z.shape[1:])
+    assert full.shape == (2, 3, 2 * latent_frames, size, size)
+    assert cropped.shape == recon.shape == x.shape
+    assert torch.equal(cropped, full[:, :, :frames])
+
+
+def test_video_encoder_is_causal():
+    vae = video_vae()
+    x = video(frames=8)
+    changed = x.clone()
+    changed[:, :, 5] = -changed[:, :, 5]  # frame 5 lives in latent frame 2 (frames 4 and 5)
+    with torch.no_grad():
+        z, z_changed = (vae.encode(v).latent_dist.mode() for v in (x, changed))
+    assert torch.allclose(z[:, :, :2], z_changed[:, :, :2], atol=1e-6)
+    assert (z[:, :, 2] - z_changed[:, :, 2]).abs().max() > 1e-3
+
+
+def test_video_decoder_is_causal():
+    vae = video_vae()
+    z = torch.randn(1, 4, 4, 8, 8)
+    changed = z.clone()
+    changed[:, :, 2] += 1.0  # latent frame 2 decodes to frames 4 and 5
+    with torch.no_grad():
+        out, out_changed = vae.decode(z).sample, vae.decode(changed).sample
+    assert torch.allclose(out[:, :, :4], out_changed[:, :, :4], atol=1e-6)
+    assert (out[:, :, 4] - out_changed[:, :, 4]).abs().max() > 1e-3
+
+
+def test_image_is_a_one_frame_video_and_encodes_like_a_still_pair():
+    vae = video_vae()
+    image = video(frames=1)
+    with torch.no_grad():
+        z = vae.encode(image).latent_dist.mode()
+        z_still = vae.encode(image.expand(-1, -1, 2, -1, -1)).latent_dist.mode()
+        decoded = vae.decode(z, num_frames=1).sample
+    assert z.shape == (1, 4, 1, 8, 8)
+    assert torch.allclose(z, z_still, atol=1e-6)
+    assert decoded.shape == image.shape
+
+
+def test_video_save_load_round_trip(tmp_path):
+    vae = VideoVAE(**TINY_VIDEO[8], scaling_factor=0.5, shift_factor=0.1).eval()
+    x = video(frames=3)
+    vae.save_pretrained(tmp_path)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").exists()
+    loaded = VideoVAE.from_pretrained(tmp_path).eval()
+    assert tuple(loaded.config.block_out_channels) == (8, 8, 16)
+    assert loaded.config.scaling_factor == 0.5 and loaded.config.shift_factor == 0.1
+    with torch.no_grad():
+        assert torch.equal(vae(x).sample, loaded(x).sample)
+
+
+def test_video_posterior_sampling_is_seeded():
+    vae = video_vae()
+    x = video(frames=2)
+    with torch.no_grad():
+        a, b, mean = (vae(x, sample_posterior=s, generator=torch.Generator().manual_seed(7)).sample
+                      for s in (True, True, False))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, mean)
+
+
+def test_video_rejects_bad_input():
+    vae = video_vae(8)
+    with pytest.raises(ValueError, match="multiple of the spatial compression 8"):
+        vae.encode(video(size=36))
+    with pytest.raises(ValueError, match="expected a video"):
+        vae.encode(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="num_frames"):
+        vae.decode(torch.zeros(1, 4, 2, 4, 4), num_frames=5)
+    with pytest.raises(ValueError, match="temporal_down_stages"):
+        VideoVAE(block_out_channels=(8, 8), temporal_down_stages=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# AudioVAE
+# ---------------------------------------------------------------------------------------------
+
+
+def waveform(batch=2, num_samples=1000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 1, num_samples, generator=g) - 0.5  # (B, 1, N)
+
+
+def test_audio_default_rate_is_64_latent_frames_per_second():
+    vae = AudioVAE().eval()
+    assert vae.hop_length == 250 and vae.latent_rate_hz == 64.0
+    with torch.no_grad():
+        z = vae.encode(waveform(batch=1, num_samples=32_000)).latent_dist.mode()
+    assert z.shape == (1, 16, 128)
+
+
+@pytest.mark.parametrize("num_samples", [10, 1000, 1001, 7, 32_003])
+def test_audio_lengths_not_divisible_by_the_hop_are_padded_then_cropped(num_samples):
+    torch.manual_seed(0)
+    vae = AudioVAE(**TINY_AUDIO).eval()
+    x = waveform(num_samples=num_samples)
+    with torch.no_grad():
+        z = vae.encode(x).latent_dist.mode()
+        full = vae.decode(z).sample
+        recon = vae(x).sample
+    frames = math.ceil(num_samples / 10)
+    assert z.shape == (2, 4, frames) and vae.latent_length(num_samples) == frames
+    assert full.shape == (2, 1, 10 * frames)
+    assert recon.shape == x.shape
+    assert torch.equal(recon, full[:, :, :num_samples])
+
+
+@pytest.mark.parametrize("stride", [4, 5, 125])
+def test_learned_stft_starts_as_an_exact_inverse(stride):
+    x = waveform(num_samples=40 * stride)
+    with torch.no_grad():
+        y = STFTSynthesis(stride)(STFTAnalysis(stride)(x))
+    assert y.shape == x.shape
+    inner = slice(stride, -stride)  # the outer half-windows are covered by one window only
+    assert torch.allclose(y[:, :, inner], x[:, :, inner], atol=1e-5)
+
+
+def test_audio_save_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    vae = AudioVAE(**TINY_AUDIO, scaling_factor=2.0).eval()
+    x = waveform(num_samples=333)
+    vae.save_pretrained(tmp_path)
+    loaded = AudioVAE.from_pretrained(tmp_path).eval()
+    assert tuple(loaded.config.strides) == (5, 2) and loaded.config.scaling_factor == 2.0
+    with torch.no_grad():
+        assert torch.equal(vae(x).sample, loaded(x).sample)
+
+
+def test_audio_rejects_bad_input():
+    vae = AudioVAE(**TINY_AUDIO)
+    with pytest.raises(ValueError, match="mono waveform"):
+        vae.encode(torch.zeros(1, 2, 100))
+    with pytest.raises(ValueError, match="latents"):
+        vae.decode(torch.zeros(1, 3, 10))
+    with pytest.raises(ValueError, match="num_samples"):
+        vae.decode(torch.zeros(1, 4, 10), num_samples=101)
