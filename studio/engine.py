@@ -29,6 +29,7 @@ class Result:
     task: str
     record: dict  # settings shared by every candidate
     notes: list[str] = field(default_factory=list)  # what was done to the inputs
+    source: media.Clip | None = None  # edits: the source clip exactly as the model saw it
 
     def clip(self, index: int, fps: float, sample_rate_hz: int) -> media.Clip:
         return media.Clip(self.frames[index], self.audio[index], fps, sample_rate_hz)
@@ -68,6 +69,22 @@ class Engine:
                     pipe.set_progress_bar_config(disable=True)
                 self._pipelines = (generate, edit, model_hash(self.model_dir))
             return self._pipelines
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipelines is not None
+
+    def card(self) -> tuple[str | None, dict | None]:
+        """The checkpoint's model card (README.md) and measured metrics (metrics.json), each None
+        when absent; read from the folder without loading any weights."""
+        readme, metrics = self.model_dir / "README.md", self.model_dir / "metrics.json"
+        card = readme.read_text(encoding="utf-8", errors="replace") if readme.is_file() else None
+        if not metrics.is_file():
+            return card, None
+        try:
+            return card, json.loads(metrics.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{metrics} is not valid JSON: {error}") from None
 
     @property
     def clip_format(self) -> dict:
@@ -110,7 +127,7 @@ class Engine:
                   "task_detected": task is None, "steps": steps, "upsampler_steps": upsampler_steps,
                   "text_guidance": text_guidance, "video_guidance": video_guidance, "keep_audio": keep_audio,
                   "model": str(self.model_dir), "model_hash": digest}
-        return Result(out.frames, out.audio, out.seeds, out.task, record, notes)
+        return Result(out.frames, out.audio, out.seeds, out.task, record, notes, source)
 
     # ------------------------------------------------------------ outputs
 

@@ -1,7 +1,14 @@
 """Shared fixtures: a tiny, randomly initialised Flipbook checkpoint (seconds to build)."""
 
+import os
+
 import pytest
 import torch
+
+# Tests use tiny tensors: one thread each is faster than two fighting (also for the
+# subprocesses tests start, which inherit the variable).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,15 @@
+"""Flipbook studio: `python app.py [--model FOLDER]`, then open the address it prints.
+
+It serves on GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (a Hugging Face Space sets
+them); the checkpoint folder is --model, else $FLIPBOOK_MODEL, else the shipped assets/shapes;
+FLIPBOOK_CONCURRENCY (default 1) is how many requests sample at once.
+"""
+
+import argparse
+
+from studio.ui import launch
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Serve the Flipbook studio.")
+    parser.add_argument("--model", help="checkpoint folder (default: $FLIPBOOK_MODEL, else assets/shapes)")
+    launch(parser.parse_args().model)

@@ -1,0 +1,101 @@
+"""The studio's Gradio Blocks app: the tabs, what passes between them, the queue and launch.
+
+Building it reads no weights: the shared engine loads on the first request (or, after
+`launch`, in the background), so tests build the UI in a moment.
+"""
+
+import os
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from studio.engine import DEFAULT_MODEL_DIR
+from studio.ui.candidates import random_seed
+from studio.ui.edit_tab import EditTab, build_edit_tab
+from studio.ui.generate_tab import GenerateTab, build_image_tab, build_text_tab
+from studio.ui.inputs import Limits
+from studio.ui.model_tab import build_model_tab
+from studio.ui.outputs import OutputRoot
+from studio.ui.service import Studio
+from studio.world.spec import FPS, NUM_FRAMES
+
+# Every 10 minutes, Gradio drops the copies it serves once they are an hour old.
+GRADIO_CACHE_SWEEP = (600, 3600)
+QUEUE_MAX_SIZE = 100  # waiting requests beyond this are refused with "queue full"
+INTRO = ("# Flipbook\nShort clips with sound from text, from an image, or by editing a video — "
+         "with models trained on the Shapes World.")
+
+
+def model_dir_from_env(model_dir: str | os.PathLike | None = None) -> Path:
+    """The checkpoint folder: the argument, else $FLIPBOOK_MODEL, else the shipped one."""
+    return Path(model_dir or os.environ.get("FLIPBOOK_MODEL") or DEFAULT_MODEL_DIR)
+
+
+def limits_text(limits: Limits) -> str:
+    return (f"Limits: uploads up to {limits.max_upload_mb} MB (longer videos are trimmed to their first "
+            f"{NUM_FRAMES / FPS:g} s and any size is centre-cropped, with a notice) · prompts up to "
+            f"{limits.max_prompt_chars} characters · 1–{limits.max_steps} steps · 1–{limits.max_candidates} "
+            f"candidates · guidance 0–{limits.max_guidance:g}.")
+
+
+def _send_to_edit(video: str | None):
+    if not video:
+        raise gr.Error("There is no clip here yet: generate one first.", print_exception=False)
+    return video, gr.Tabs(selected="edit")
+
+
+def _wire_tabs(studio: Studio, tabs: gr.Tabs, text: GenerateTab, image: GenerateTab, edit: EditTab) -> None:
+    """Buttons that carry a clip to another tab: 'Send to Edit' from both generation tabs,
+    'Animate a frame' from Text → Video."""
+    for slot in text.slots + image.slots:
+        slot.buttons["edit"].click(_send_to_edit, slot.video, [edit.source, tabs], api_visibility="private",
+                                   queue=False)
+
+    def animate_frame(video, index):
+        return str(studio.frame(video, index)), gr.Tabs(selected="image")
+
+    for slot in text.slots:
+        slot.buttons["frame"].click(animate_frame, [slot.video, text.frame], [image.image, tabs],
+                                    api_visibility="private", queue=False)
+
+
+def build_ui(studio: Studio) -> gr.Blocks:
+    limits = studio.limits
+    with gr.Blocks(title="Flipbook", delete_cache=GRADIO_CACHE_SWEEP) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs() as tabs:
+            text = build_text_tab(studio)
+            image = build_image_tab(studio)
+            edit = build_edit_tab(studio)
+            build_model_tab(studio)
+        gr.Markdown(limits_text(limits), elem_id="limits")
+        _wire_tabs(studio, tabs, text, image, edit)
+        seeds = [text.seed, image.seed, edit.seed]
+        demo.load(lambda: [random_seed() for _ in seeds], outputs=seeds, api_visibility="private", queue=False)
+    concurrency = int(os.environ.get("FLIPBOOK_CONCURRENCY", "1"))
+    demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_MAX_SIZE)
+    return demo
+
+
+def build_app(model_dir: str | os.PathLike | None = None, limits: Limits = Limits(),
+              outputs: OutputRoot | None = None) -> gr.Blocks:
+    return build_ui(Studio(model_dir_from_env(model_dir), outputs, limits))
+
+
+def launch(model_dir: str | os.PathLike | None = None, preload: bool = True, **launch_kwargs):
+    """Build and serve the app; server name and port come from GRADIO_SERVER_NAME and
+    GRADIO_SERVER_PORT unless given. `preload` loads the weights in the background as the
+    server starts, so the first request does not wait for them."""
+    studio = Studio(model_dir_from_env(model_dir))
+    demo = build_ui(studio)
+    if preload and studio.engine.model_dir.is_dir():
+        threading.Thread(target=_preload, args=(studio,), daemon=True).start()
+    return demo.launch(max_file_size=f"{studio.limits.max_upload_mb}mb", **launch_kwargs)
+
+
+def _preload(studio: Studio) -> None:
+    try:
+        studio.ready_engine()
+    except gr.Error:
+        pass  # the first request reports it
