@@ -1,7 +1,15 @@
-"""Shared fixtures: a tiny, randomly initialised Flipbook checkpoint (seconds to build)."""
+"""Shared fixtures: a tiny, randomly initialised Flipbook checkpoint (seconds to build), and
+`python app.py` served on a free local port."""
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 import torch
 
@@ -38,3 +46,73 @@ def tiny_pipelines(tiny_checkpoint):
     for pipe in (generate, edit):
         pipe.set_progress_bar_config(disable=True)
     return generate, edit
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection attempt fails the test: pretrained models must load with no network."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model loader tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+# ---------------------------------------------------------------- the app in a subprocess
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+@contextmanager
+def _serving_app(checkpoint: Path, temp: Path, log: Path, **env_vars: str):
+    port = _free_port()
+    env = {**os.environ, "FLIPBOOK_MODEL": str(checkpoint), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False",
+           "PYTHONUNBUFFERED": "1", **env_vars}
+    env.pop("GRADIO_TEMP_DIR", None)
+    with open(log, "w") as log_file:  # a file, not a pipe nobody drains
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_serving(url, process, log)
+        yield {"url": url, "temp": temp, "process": process}
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A function returning a free local port."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """`with serve_app(checkpoint, temp, log, **env_vars) as app:` runs `python app.py` on a free
+    port with its temp folder redirected to `temp` (so every file it writes can be found) and
+    its output in `log`; `app` holds url, temp and process. The app is killed on exit."""
+    return _serving_app

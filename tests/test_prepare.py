@@ -26,17 +26,7 @@ import pytest
 import skimage.data
 import torch
 from PIL import Image, ImageFilter
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import (
-    BlipConfig,
-    BlipForConditionalGeneration,
-    BlipImageProcessorPil,
-    BlipProcessor,
-    CLIPConfig,
-    CLIPImageProcessorPil,
-    CLIPModel,
-    PreTrainedTokenizerFast,
-)
+from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessorPil, BlipProcessor
 
 from studio import media
 from studio.prepare import __main__ as prepare_main
@@ -52,6 +42,7 @@ from studio.world.captions import caption
 from studio.world.dataset import write_world_dataset
 from studio.world.render import render_clip
 from studio.world.scene import sample_scene
+from tests.tiny_models import TINY_TOWER, save_tiny_clip, word_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 GRADIO_VIDEOS = Path(gradio.__file__).parent / "media_assets" / "videos"
@@ -528,43 +519,9 @@ def test_filename_captions_drop_camera_noise():
 WORDS = "a photo of red blue circle square scene shapes on background ordinary cat coffee".split()
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model loader tried to open a network connection")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-def word_tokenizer(specials, template, **special_names):
-    vocab = {token: i for i, token in enumerate(specials + WORDS)}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=special_names["unk_token"]))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    used = [(s, vocab[s]) for s in specials if s in template]
-    tokenizer.post_processor = processors.TemplateProcessing(single=template, special_tokens=used)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **special_names)
-
-
-TINY_TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
-
-
-def save_tiny_clip(folder):
-    tokenizer = word_tokenizer(["<pad>", "<unk>", "<start>", "<end>"], "<start> $A <end>", pad_token="<pad>",
-                               unk_token="<unk>", bos_token="<start>", eos_token="<end>")
-    text = dict(TINY_TOWER, vocab_size=len(tokenizer), max_position_embeddings=64, pad_token_id=0, bos_token_id=2,
-                eos_token_id=3)
-    torch.manual_seed(0)
-    config = CLIPConfig(text_config=text, vision_config=dict(TINY_TOWER, image_size=32, patch_size=8),
-                        projection_dim=24)
-    CLIPModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
-
-
 def save_tiny_blip(folder):
-    tokenizer = word_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[DEC]"], "[CLS] $A [SEP]", pad_token="[PAD]",
+    tokenizer = word_tokenizer(WORDS, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[DEC]"], "[CLS] $A [SEP]",
+                               pad_token="[PAD]",
                                unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", bos_token="[DEC]")
     text = dict(TINY_TOWER, vocab_size=len(tokenizer), max_position_embeddings=64, pad_token_id=0, bos_token_id=4,
                 sep_token_id=3, eos_token_id=3, encoder_hidden_size=32)
@@ -578,7 +535,7 @@ def save_tiny_blip(folder):
 
 
 def test_clip_model_finds_duplicates_by_embedding_and_scores_safety(small, tmp_path, no_network):
-    save_tiny_clip(tmp_path / "clip")
+    save_tiny_clip(tmp_path / "clip", WORDS)
     # Hashes off (no distance is <= -1): only identical bytes or the embeddings can match.
     config = PrepareConfig(clip_model=str(tmp_path / "clip"), hash_max_distance=-1, embedding_min_cosine=0.9995)
     result = pipeline.prepare(small, tmp_path / "out", config, workers=1)

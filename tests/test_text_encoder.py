@@ -2,26 +2,16 @@
 
 import json
 import shutil
-import socket
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import (
-    BertConfig,
-    BertModel,
-    CLIPConfig,
-    CLIPImageProcessorPil,
-    CLIPModel,
-    CLIPTextModel,
-    CLIPTextModelWithProjection,
-    PreTrainedTokenizerFast,
-    T5Config,
-    T5EncoderModel,
-)
+from transformers import (BertConfig, BertModel, CLIPModel, CLIPTextModel, CLIPTextModelWithProjection, T5Config,
+                          T5EncoderModel)
 
 from models.text_encoder import TextEmbeddings, TextEncoder, default_text_encoder_path
+from tests.tiny_models import save_tiny_clip, word_tokenizer
 
 WORDS = "a small large red blue circle square moving left right staying still on navy beige background".split()
 PROMPTS = ["a small red circle moving left on a navy background", "blue square"]
@@ -31,46 +21,12 @@ SPECIALS_PER_FAMILY = {"clip": 2, "t5": 1, "bert": 2}  # start/end tokens each t
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any connection attempt fails the test: loading must work with no network at all."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the text encoder tried to open a network connection")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-def word_tokenizer(specials: list[str], template: str, **special_names) -> PreTrainedTokenizerFast:
-    """A whitespace word-level tokenizer over WORDS; `template` places the special tokens."""
-    vocab = {token: i for i, token in enumerate(specials + WORDS)}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=special_names["unk_token"]))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    used = [(s, vocab[s]) for s in specials if s in template]
-    tokenizer.post_processor = processors.TemplateProcessing(single=template, special_tokens=used)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **special_names)
-
-
-def save_tiny_clip(folder):
-    tokenizer = word_tokenizer(
-        ["<pad>", "<unk>", "<start>", "<end>"], "<start> $A <end>",
-        pad_token="<pad>", unk_token="<unk>", bos_token="<start>", eos_token="<end>",
-    )
-    text = dict(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=32, pad_token_id=0, bos_token_id=2, eos_token_id=3,
-        projection_dim=24,
-    )
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                  image_size=32, patch_size=8, projection_dim=24)
-    torch.manual_seed(0)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=24)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+def offline(no_network):
+    """Every test here runs with the network refused."""
 
 
 def save_tiny_t5(folder):
-    tokenizer = word_tokenizer(["<pad>", "</s>", "<unk>"], "$A </s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    tokenizer = word_tokenizer(WORDS, ["<pad>", "</s>", "<unk>"], "$A </s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,
                       pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
     torch.manual_seed(0)
@@ -92,7 +48,7 @@ def save_tiny_bert(folder):
 def tiny_folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("encoders")
     folders = {}
-    for family, save in (("clip", save_tiny_clip), ("t5", save_tiny_t5), ("bert", save_tiny_bert)):
+    for family, save in (("clip", partial(save_tiny_clip, words=WORDS)), ("t5", save_tiny_t5), ("bert", save_tiny_bert)):
         folders[family] = root / family
         folders[family].mkdir()
         save(folders[family])
