@@ -26,7 +26,7 @@ from studio.world.spec import TASKS
 @dataclass
 class JointTransformerOutput(BaseOutput):
     video: torch.Tensor  # (B, C, T, H, W)
-    audio: torch.Tensor | None  # (B, Ca, N)
+    audio: torch.Tensor | None = None  # (B, Ca, N); None for video-only passes
 
 
 # ---------------------------------------------------------------- rotary positions
