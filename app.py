@@ -2,7 +2,8 @@
 
 It serves on GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (a Hugging Face Space sets
 them); the checkpoint folder is --model, else $FLIPBOOK_MODEL, else the shipped assets/shapes;
-FLIPBOOK_CONCURRENCY (default 1) is how many requests sample at once.
+FLIPBOOK_CONCURRENCY (default 1) is how many requests sample at once; FLIPBOOK_UNSAFE_LIST names
+the safety filter's list (studio/prompts.py); FLIPBOOK_OUTPUT_MAX_AGE_S how long outputs are kept.
 """
 
 import argparse

@@ -55,8 +55,9 @@ def _read_jobs(args: argparse.Namespace, required: tuple[str, ...]) -> list[dict
 def _run_jobs(args: argparse.Namespace, single: dict, required: tuple[str, ...], run) -> None:
     """One model load; one clip per job, written as OUT (single) or OUT_DIR/0000.mp4, ...."""
     from studio.engine import Engine
+    from studio.prompts import SafetyFilter
 
-    engine = Engine(args.model)
+    engine = Engine(args.model, safety=SafetyFilter.from_env(args.unsafe_list))
     if args.jobs_file or getattr(args, "prompts_file", None):
         if not args.out_dir:
             raise ValueError("--jobs-file/--prompts-file need --out-dir")
@@ -99,6 +100,9 @@ def _add_model_options(parser: argparse.ArgumentParser, steps: int = 16) -> None
     parser.add_argument("--out", help="output .mp4 (a .json record is written beside it)")
     parser.add_argument("--out-dir", help="output folder for --jobs-file: 0000.mp4, 0001.mp4, ...")
     parser.add_argument("--jobs-file", help="JSON lines, one job each")
+    parser.add_argument("--unsafe-list", metavar="FILE",
+                        help="the safety filter's list of refused content, in the format of `prepare --unsafe` "
+                             "(default: $FLIPBOOK_UNSAFE_LIST, else the built-in list)")
 
 
 def build_parser() -> argparse.ArgumentParser:

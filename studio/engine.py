@@ -1,6 +1,9 @@
 """The studio's engine: one checkpoint loaded once (lazily), shared by the CLI and every tab
 of the app; runs generation and edit requests on files and writes browser-playable mp4s,
 each next to its reproducibility record.
+
+Every prompt and instruction passes `studio.prompts` here (cleaned, length-limited, screened
+by the safety filter), so no front end can skip it.
 """
 
 import hashlib
@@ -12,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from studio import media
+from studio import media, prompts
+from studio.prompts import SafetyFilter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_DIR = REPO_ROOT / "assets" / "shapes"
@@ -45,9 +49,12 @@ def model_hash(folder: Path) -> str:
 
 
 class Engine:
-    def __init__(self, model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, scheduler: str | None = None):
+    def __init__(self, model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, scheduler: str | None = None,
+                 safety: SafetyFilter | None = None):
+        """`safety=None` reads the unsafe list named by $FLIPBOOK_UNSAFE_LIST (else the default)."""
         self.model_dir = Path(model_dir)
         self.scheduler = scheduler
+        self.safety = safety or SafetyFilter.from_env()
         self._lock = threading.Lock()
         self._pipelines = None
 
@@ -92,11 +99,24 @@ class Engine:
 
     # ------------------------------------------------------------ requests
 
+    def text(self, value, what: str, screen: bool = True) -> tuple[str, list[str]]:
+        """A prompt or instruction as the model will read it, with notes on what was cleaned;
+        checked before any weights load. Negative prompts are not screened: naming what to
+        steer away from is what they are for."""
+        text, notes = prompts.clean(value, what)
+        prompts.check_length(text, what)
+        if screen:
+            self.safety.check(text, what)
+        return text, notes
+
     def generate(self, prompt: str, image_path: str | None = None, seed: int | None = None, steps: int = 16,
                  guidance: float = 4.0, negative_prompt: str = "", candidates: int = 1, upsampler_steps: int = 8,
                  progress=None) -> Result:
+        prompt, notes = self.text(prompt, "prompt")
+        negative_prompt, negative_notes = self.text(negative_prompt, "negative prompt", screen=False)
+        notes += negative_notes
         generate, _, digest = self.load()
-        image, notes = None, []
+        image = None
         if image_path is not None:
             image = media.read_image(image_path, size=generate.config.size, fit="crop")
             notes.append(f"image centre-cropped and resized to {generate.config.size} px")
@@ -118,8 +138,10 @@ class Engine:
     def edit(self, video_path: str, instruction: str, task: str | None = None, seed: int | None = None,
              steps: int = 16, text_guidance: float = 4.0, video_guidance: float = 1.5, candidates: int = 1,
              keep_audio: bool = False, upsampler_steps: int = 8, progress=None) -> Result:
+        instruction, notes = self.text(instruction, "instruction")
         _, edit, digest = self.load()
-        source, notes = self.read_source(video_path)
+        source, source_notes = self.read_source(video_path)
+        notes += source_notes
         out = edit(source.frames, source.audio, instruction, task=task, num_inference_steps=steps,
                    upsampler_steps=upsampler_steps, text_guidance=text_guidance, video_guidance=video_guidance,
                    num_candidates=candidates, seed=seed, keep_audio=keep_audio, progress=progress)

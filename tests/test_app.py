@@ -7,9 +7,7 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,31 +27,11 @@ from studio.ui.examples import EXAMPLES_DIR, example_clips, example_images, exam
 from studio.ui.model_tab import card_and_metrics, status
 from studio.ui.outputs import OutputRoot
 from studio.ui.service import Studio
-from test_media import png_claiming
+from tests.test_media import png_claiming
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENDPOINTS = ("/text_to_video", "/image_to_video", "/edit_video")
 FAST = dict(steps=1)  # the tiny model's clips cost well under a second at one step
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
 def ffmpeg_clip(path: Path, source: str, seconds: float, tone: bool = True) -> Path:
@@ -66,26 +44,11 @@ def ffmpeg_clip(path: Path, source: str, seconds: float, tone: bool = True) -> P
 
 
 @pytest.fixture(scope="module")
-def app(tiny_checkpoint, tmp_path_factory):
-    """`python app.py` with its temp folder redirected, so every file it writes can be found."""
+def app(tiny_checkpoint, tmp_path_factory, serve_app):
     temp = tmp_path_factory.mktemp("app-temp")
-    port = free_port()
-    env = {**os.environ, "FLIPBOOK_MODEL": str(tiny_checkpoint), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False",
-           "FLIPBOOK_CONCURRENCY": "2", "PYTHONUNBUFFERED": "1"}
-    env.pop("GRADIO_TEMP_DIR", None)
-    log = tmp_path_factory.mktemp("app-log") / "app.log"  # a file, not a pipe nobody drains
-    with open(log, "w") as log_file:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_serving(url, process, log)
-        yield {"url": url, "temp": temp, "process": process}
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    log = tmp_path_factory.mktemp("app-log") / "app.log"
+    with serve_app(tiny_checkpoint, temp, log, FLIPBOOK_CONCURRENCY="2") as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +230,25 @@ def test_raw_requests_with_non_finite_numbers_or_foreign_paths_are_refused(app):
                                                                     1.5, 1, False]}))
     assert "event: error" in reply and "app.py" not in reply and "complete" not in reply
     assert httpx.get(f"{app['url']}gradio_api/file={REPO_ROOT / 'app.py'}").status_code == 403
+
+
+def test_no_path_in_a_request_reads_a_file_the_app_did_not_make(app, tiny_checkpoint):
+    secret = app["temp"] / "secret.txt"  # in the app's own temp folder, beside Gradio's cache
+    secret.write_text("do not serve")
+    weights = next((tiny_checkpoint / "transformer").glob("*.safetensors"))
+    cache = app["temp"] / "gradio"
+    probes = [secret, weights, REPO_ROOT / "README.md", "/etc/passwd", f"{cache}/../secret.txt", "../secret.txt",
+              f"{cache}%2F..%2Fsecret.txt", f"{cache}/%2e%2e/secret.txt"]
+    for path in probes:
+        response = httpx.get(f"{app['url']}gradio_api/file={path}")
+        assert response.status_code in (403, 404) and "do not serve" not in response.text, path
+    for path in (secret, weights):
+        file_data = {"path": str(path), "meta": {"_type": "gradio.FileData"}}
+        for endpoint, data in (("image_to_video", [file_data, "a red circle", 1, "", 1, 4.0, 1]),
+                               ("edit_video", [{"video": file_data}, "make it grayscale", 1, "auto", 1, 4.0, 1.5, 1,
+                                               False])):
+            reply = call_raw(app["url"], endpoint, json.dumps({"data": data}))
+            assert "event: error" in reply and "complete" not in reply and "do not serve" not in reply, reply
 
 
 def test_an_upload_over_the_size_limit_is_refused_and_the_app_keeps_serving(client, tmp_path):

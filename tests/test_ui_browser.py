@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 
 from studio.ui import build_app
-from test_app import free_port
 
 CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome")
                  if (path := shutil.which(name))), None)
@@ -168,7 +167,7 @@ def not_blank(image: Image.Image) -> float:
 
 
 @pytest.fixture(scope="module")
-def page(tiny_checkpoint, tmp_path_factory):
+def page(tiny_checkpoint, tmp_path_factory, free_port):
     demo = build_app(tiny_checkpoint)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

@@ -41,7 +41,7 @@ def run_edit_stage(stage: str, description: str, start_from: str | None, extra_d
         if extra_data is not None:
             data.update(extra_data(cfg, components, fmt))
     origin = final_folder(cfg, start_from) if start_from else cfg.checkpoint_path / "transformer"
-    transformer = JointDenoisingTransformer.from_pretrained(origin)
+    transformer = JointDenoisingTransformer.from_pretrained(origin, use_safetensors=True)
     scheduler = training_scheduler(components["scheduler"])
     mix = {k: v for k, v in cfg.mix.items() if k != "backtranslation" or "backtranslation" in data}
     segments = task_indices(data["edits"], "segment") if "segment" in mix else None

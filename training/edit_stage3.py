@@ -43,9 +43,9 @@ def backtranslate(cfg, components: dict, fmt: dict) -> dict[str, CachedData]:
 
 
 def write_backtranslation(cfg, components: dict, fmt: dict, folder, stage2) -> None:
-    pipe = EditPipeline(components["text_encoder"], components["video_vae"], components["audio_vae"],
-                        JointDenoisingTransformer.from_pretrained(stage2).eval(), components["scheduler"], None,
-                        **fmt)
+    transformer = JointDenoisingTransformer.from_pretrained(stage2, use_safetensors=True).eval()
+    pipe = EditPipeline(components["text_encoder"], components["video_vae"], components["audio_vae"], transformer,
+                        components["scheduler"], None, **fmt)
     pipe.set_progress_bar_config(disable=True)
     clips = [r for r in read_records(cfg.data_path, ("t2v", "i2v")) if "scene" in r][: cfg.backtranslation_count]
     rng = np.random.default_rng(cfg.seed)

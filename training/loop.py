@@ -6,6 +6,11 @@ A stage supplies the modules to train and a loss; the loop owns everything else.
 a pure function of (seed, step, micro-step): every process draws the same global batch and
 takes its slice, so N processes train exactly as one process with the same global batch,
 and a resumed run continues the same run.
+
+Checkpoints hold no pickle that could run code: weights and EMA weights are safetensors, and
+what Accelerate pickles (optimizer, scheduler, RNG states) it reads back with
+`torch.load(weights_only=True)`. EMA is saved here rather than registered with Accelerate,
+whose custom-object loader unpickles with `weights_only=False`.
 """
 
 import hashlib
@@ -26,12 +31,14 @@ from accelerate import Accelerator  # noqa: E402
 from accelerate.utils import ProjectConfiguration, set_seed  # noqa: E402
 from diffusers.optimization import get_scheduler  # noqa: E402
 from diffusers.training_utils import EMAModel  # noqa: E402
+from safetensors.torch import load_file, safe_open, save_file  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from training.config import StageConfig  # noqa: E402
 
 CHECKPOINT = re.compile(r"^step_(\d{7})$")
 COMPLETE_MARKER = "complete"
+EMA_FILE = "ema.safetensors"
 
 
 @dataclass
@@ -63,7 +70,12 @@ class Stage:
 
 def make_accelerator(cfg: StageConfig) -> Accelerator:
     """On a machine without GPUs, processes must be told they are CPU processes, or each
-    trains alone, unsynchronised (seen here): hence cpu=True then."""
+    trains alone, unsynchronised (seen here): hence cpu=True then.
+
+    Seeds every generator too, before the stage builds its modules: torch's default seed
+    differs per process, so unseeded initial weights would differ between a run and its
+    restart after a crash before the first checkpoint."""
+    set_seed(cfg.seed)
     return Accelerator(
         cpu=not torch.cuda.is_available(),
         mixed_precision=cfg.mixed_precision,
@@ -84,7 +96,30 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(done, key=lambda p: p.name, default=None)
 
 
-def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, keep: int) -> None:
+def save_ema(ema: EMAModel, path: Path) -> None:
+    """The EMA weights as tensors and its counters as JSON metadata, in one safetensors file."""
+    state = ema.state_dict()
+    shadow = state.pop("shadow_params")
+    save_file({f"shadow.{i}": p.detach().contiguous() for i, p in enumerate(shadow)}, str(path),
+              metadata={"state": json.dumps(state)})
+
+
+def load_ema(ema: EMAModel, path: Path) -> None:
+    with safe_open(str(path), "pt") as f:
+        state = json.loads(f.metadata()["state"])
+    tensors = load_file(str(path))
+    ema.load_state_dict({**state, "shadow_params": [tensors[f"shadow.{i}"] for i in range(len(tensors))]})
+
+
+def load_checkpoint(accelerator: Accelerator, folder: Path, ema: EMAModel) -> int:
+    """Restore a complete checkpoint; returns its step."""
+    accelerator.load_state(str(folder))
+    load_ema(ema, folder / EMA_FILE)
+    ema.to(device=accelerator.device)
+    return int(CHECKPOINT.match(folder.name).group(1))
+
+
+def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, keep: int, ema: EMAModel) -> None:
     """Save to a temporary folder, mark it complete, then rename: a kill at any moment leaves
     either the old set of checkpoints or the new one."""
     final = folder / f"step_{step:07d}"
@@ -93,6 +128,8 @@ def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, keep: int
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp), safe_serialization=True)
+    if accelerator.is_main_process:
+        save_ema(ema, tmp / EMA_FILE)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / COMPLETE_MARKER).write_text(str(step))
@@ -112,10 +149,22 @@ def append_log(path: Path, record: dict) -> None:
 
 
 def read_log(path: Path, up_to_step: int) -> list[dict]:
+    """The records up to a step; a line a kill cut short is left out (its step is redone)."""
     if not path.is_file():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
     return [r for r in records if r["step"] <= up_to_step]
+
+
+def write_log(path: Path, records: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, path)
 
 
 def plot_losses(records: list[dict], path: Path) -> None:
@@ -157,18 +206,15 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
     *prepared, optimizer, lr_scheduler = accelerator.prepare(*stage.modules.values(), optimizer, lr_scheduler)
     modules = dict(zip(names, prepared))
     ema = EMAModel(params, decay=cfg.ema_decay)
-    accelerator.register_for_checkpointing(ema)
 
     step = 0
     checkpoints = out / "checkpoints"
     resume_from = latest_checkpoint(checkpoints) if cfg.resume == "latest" else None
     if resume_from is not None:
-        accelerator.load_state(str(resume_from))
-        step = int(CHECKPOINT.match(resume_from.name).group(1))
+        step = load_checkpoint(accelerator, resume_from, ema)
     log_path = out / "log.jsonl"
     if accelerator.is_main_process:
-        records = read_log(log_path, step)
-        log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        write_log(log_path, read_log(log_path, step))
     accelerator.init_trackers(cfg.stage)
 
     bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.stage, disable=not accelerator.is_local_main_process)
@@ -197,7 +243,7 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
             if accelerator.is_main_process:
                 append_log(log_path, {"step": step, **logs})
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
-            save_checkpoint(accelerator, checkpoints, step, cfg.keep_checkpoints)
+            save_checkpoint(accelerator, checkpoints, step, cfg.keep_checkpoints, ema)
         validating = cfg.validate_every and step % cfg.validate_every == 0
         if (validating or step == cfg.max_steps) and accelerator.is_main_process:
             plot_losses(read_log(log_path, step), out / "loss.png")

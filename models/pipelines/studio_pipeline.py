@@ -9,6 +9,7 @@ component (`video_vae`, `audio_vae`, `transformer`, `upsampler`, `scheduler`,
 import copy
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,9 +208,20 @@ def load_text_encoder_reference(folder: Path) -> TextEncoder:
     return TextEncoder.from_pretrained(name, max_length=reference["max_length"])
 
 
+def swap_in_folder(tmp: Path, final: Path) -> None:
+    """Replace `final` by the finished folder `tmp`: a kill leaves the old folder (possibly
+    renamed `.old`, which loading reports as missing) or the new one, never half of one."""
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def save_components(folder: str | os.PathLike, components: dict, clip_format: dict) -> None:
     """Write components into a checkpoint folder, adding to those already there (training
-    fills a run's checkpoint stage by stage)."""
+    fills a run's checkpoint stage by stage); each is written beside its place, then swapped in."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     index_path = folder / "model_index.json"
@@ -217,12 +229,15 @@ def save_components(folder: str | os.PathLike, components: dict, clip_format: di
     for name, module in components.items():
         if module is None:
             continue
+        tmp = folder / f"{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
         if name == "scheduler":
-            module.save_pretrained(folder / name)
+            module.save_pretrained(tmp)
         elif name == "text_encoder":
-            save_text_encoder_reference(folder / name, module)
+            save_text_encoder_reference(tmp, module)
         else:
-            module.save_pretrained(folder / name, safe_serialization=True)
+            module.save_pretrained(tmp, safe_serialization=True)
+        swap_in_folder(tmp, folder / name)
     names = set(existing.get("components", [])) | {k for k, v in components.items() if v is not None}
     scheduler_class = (type(components["scheduler"]).__name__ if components.get("scheduler") is not None
                        else existing.get("scheduler_class"))

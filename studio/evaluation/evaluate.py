@@ -128,7 +128,7 @@ def main() -> None:
             folder = Path(args.ablation) / stage / "final"
             if folder.is_dir():
                 stage_pipe = EditPipeline(**{**edit_components, "transformer": JointDenoisingTransformer.from_pretrained(
-                    folder).eval()}, **fmt)
+                    folder, use_safetensors=True).eval()}, **fmt)
                 stage_pipe.set_progress_bar_config(disable=True)
                 metrics["ablation"][stage] = evaluate_edits(stage_pipe, max(args.edits_per_task // 2, 1), args.steps)
     out = Path(args.out or Path(args.model) / "metrics.json")

@@ -23,8 +23,14 @@ def words(text: str) -> str:
 
 def text_reason(text: str, config: PrepareConfig, what: str) -> str | None:
     """Why `text` (a caption or file name, described by `what`) is unsafe, or None."""
+    return listed_reason(text, config.unsafe, what)
+
+
+def listed_reason(text: str, unsafe: dict[str, tuple[str, ...]], what: str) -> str | None:
+    """Why `text` mentions a give-away of the `unsafe` list (description -> words), or None;
+    the studio screens prompts and instructions with it too."""
     padded = f" {words(text)} "
-    for description, giveaways in config.unsafe.items():
+    for description, giveaways in unsafe.items():
         for giveaway in giveaways:
             if f" {words(giveaway)} " in padded:
                 return f"{what} mentions {giveaway!r}: {description}"

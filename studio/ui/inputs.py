@@ -8,10 +8,10 @@ what to do. Uploaded files still pass Gradio's check that they sit in its upload
 """
 
 import math
-import unicodedata
 from dataclasses import dataclass
 
 from models.pipelines.studio_pipeline import MAX_SEED
+from studio import prompts
 from studio.world.spec import EDIT_TASKS
 
 AUTO_TASK = "auto"
@@ -25,7 +25,7 @@ class InputError(ValueError):
 class Limits:
     """What one request may ask for; shown in the app and documented in the README."""
 
-    max_prompt_chars: int = 1000
+    max_prompt_chars: int = prompts.MAX_PROMPT_CHARS
     max_steps: int = 50
     max_candidates: int = 4
     max_guidance: float = 15.0
@@ -39,22 +39,16 @@ class Upload:
 
 
 def text(value, what: str, example: str, limits: Limits, required: bool = True) -> tuple[str, list[str]]:
-    """A prompt or instruction without control characters, and a note if some were removed."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InputError(f"the {what} must be text, not {type(value).__name__}")
-    # Control and format characters go (the zero-width joiner stays: emoji sequences need it).
-    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") and c != "\u200d" else c for c in value)
-    cleaned = " ".join(cleaned.split())
-    notes = []
-    if cleaned != " ".join(value.split()):
-        notes.append(f"removed control characters from the {what}")
+    """A prompt or instruction cleaned as the engine cleans it (`studio.prompts`), with a note if
+    control characters were removed; checked here too so a bad one is refused before any
+    weights load."""
+    try:
+        cleaned, notes = prompts.clean(value, what)
+        prompts.check_length(cleaned, what, limits.max_prompt_chars)
+    except ValueError as error:
+        raise InputError(str(error)) from None
     if required and not cleaned:
         raise InputError(f"the {what} is empty: {example}")
-    if len(cleaned) > limits.max_prompt_chars:
-        raise InputError(f"the {what} has {len(cleaned)} characters; keep it under {limits.max_prompt_chars} "
-                         "(the model reads only the first few dozen words)")
     return cleaned, notes
 
 
