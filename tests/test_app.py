@@ -249,6 +249,7 @@ def test_no_path_in_a_request_reads_a_file_the_app_did_not_make(app, tiny_checkp
                                                False])):
             reply = call_raw(app["url"], endpoint, json.dumps({"data": data}))
             assert "event: error" in reply and "complete" not in reply and "do not serve" not in reply, reply
+    secret.unlink()  # planted by this test; later tests check the app wrote nothing but its own folders
 
 
 def test_an_upload_over_the_size_limit_is_refused_and_the_app_keeps_serving(client, tmp_path):
