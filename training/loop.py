@@ -28,7 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
-from accelerate.utils import ProjectConfiguration, set_seed  # noqa: E402
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed  # noqa: E402
 from diffusers.optimization import get_scheduler  # noqa: E402
 from diffusers.training_utils import EMAModel  # noqa: E402
 from safetensors.torch import load_file, safe_open, save_file  # noqa: E402
@@ -83,6 +83,9 @@ def make_accelerator(cfg: StageConfig) -> Accelerator:
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=str(cfg.output_path),
                                             logging_dir=str(cfg.output_path / "logs")),
+        # Stages leave some inputs blank (no source audio when generating), so some
+        # conditioning weights get no gradient in a step; DDP must not wait for them.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
 
 
