@@ -242,14 +242,16 @@ def test_no_path_in_a_request_reads_a_file_the_app_did_not_make(app, tiny_checkp
     for path in probes:
         response = httpx.get(f"{app['url']}gradio_api/file={path}")
         assert response.status_code in (403, 404) and "do not serve" not in response.text, path
-    for path in (secret, weights):
-        file_data = {"path": str(path), "meta": {"_type": "gradio.FileData"}}
-        for endpoint, data in (("image_to_video", [file_data, "a red circle", 1, "", 1, 4.0, 1]),
-                               ("edit_video", [{"video": file_data}, "make it grayscale", 1, "auto", 1, 4.0, 1.5, 1,
-                                               False])):
-            reply = call_raw(app["url"], endpoint, json.dumps({"data": data}))
-            assert "event: error" in reply and "complete" not in reply and "do not serve" not in reply, reply
-    secret.unlink()  # planted by this test; later tests check the app wrote nothing but its own folders
+    # Readable media the app did not receive as uploads: were the paths honoured, these would succeed.
+    image = shutil.copy(example_images()[0][0], app["temp"] / "secret.png")
+    clip = shutil.copy(example_clips()[0][0], app["temp"] / "secret.mp4")
+    for endpoint, data in (("image_to_video", [image, "a red circle", 1, "", 1, 4.0, 1]),
+                           ("edit_video", [clip, "make it grayscale", 1, "auto", 1, 4.0, 1.5, 1, False])):
+        data[0] = {"path": str(data[0]), "meta": {"_type": "gradio.FileData"}}
+        reply = call_raw(app["url"], endpoint, json.dumps({"data": data}))
+        assert "event: error" in reply and "complete" not in reply, reply
+    for planted in (secret, image, clip):  # later tests check the app wrote nothing but its own folders
+        planted.unlink()
 
 
 def test_an_upload_over_the_size_limit_is_refused_and_the_app_keeps_serving(client, tmp_path):

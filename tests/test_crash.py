@@ -21,7 +21,7 @@ import torch
 from tests.test_training import CONFIG, REPO, copy_run, digest, stage, weights
 from training.loop import CHECKPOINT, COMPLETE_MARKER, EMA_FILE, latest_checkpoint
 
-STEPS = 12  # tiny.yaml checkpoints every 2 steps
+STEPS = 24  # tiny.yaml checkpoints every 2 steps; a tiny step takes tens of milliseconds
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -75,8 +75,8 @@ def kill_when(process: subprocess.Popen, ready, timeout_s: float = 900) -> None:
 
 
 def at_step(run_dir: Path, step: int, rng: random.Random):
-    """Ready a random fraction of a step after `step` was logged."""
-    delay_s = rng.uniform(0, 0.3)
+    """Ready a random moment (up to about a step) after `step` was logged."""
+    delay_s = rng.uniform(0, 0.05)
     reached = []
 
     def ready():
@@ -95,7 +95,7 @@ def test_killed_three_times_ends_bit_identical_to_an_uninterrupted_run(after_vae
     log = tmp_path / "crashed.log"
     checkpoints = crashed / "generator" / "checkpoints"
 
-    first = rng.randint(1, STEPS // 3)
+    first = rng.randint(1, STEPS // 4)
     kill_when(start(crashed, log), at_step(crashed, first, rng))
     print(f"killed after step {steps_done(crashed)} was logged")
 
@@ -103,12 +103,13 @@ def test_killed_three_times_ends_bit_identical_to_an_uninterrupted_run(after_vae
     kill_when(start(crashed, log), lambda: bool(torn(crashed, started)))  # mid-save: a file in, not marked
     tmp = torn(crashed, started)
     assert tmp, f"the save finished before the kill landed (seed {seed})"
-    latest = latest_checkpoint(checkpoints)
-    assert latest is not None and (latest / COMPLETE_MARKER).is_file()
-    assert int(CHECKPOINT.match(latest.name).group(1)) < int(tmp[-1].name.rsplit("_", 1)[1]), (latest, tmp)
-    print(f"killed while saving {tmp[-1].name} ({len(list(tmp[-1].iterdir()))} files in); latest is {latest.name}")
+    latest = latest_checkpoint(checkpoints)  # None when the first kill came before any checkpoint
+    assert latest is None or ((latest / COMPLETE_MARKER).is_file() and
+                              int(CHECKPOINT.match(latest.name).group(1)) < int(tmp[-1].name.rsplit("_", 1)[1]))
+    print(f"killed while saving {tmp[-1].name} ({len(list(tmp[-1].iterdir()))} files in); latest is "
+          f"{latest.name if latest else None}")
 
-    third = rng.randint(min(steps_done(crashed) + 1, STEPS - 2), STEPS - 2)
+    third = rng.randint(min(steps_done(crashed) + 1, STEPS - 4), STEPS - 4)
     kill_when(start(crashed, log), at_step(crashed, third, rng))
     print(f"killed after step {steps_done(crashed)} was logged")
 

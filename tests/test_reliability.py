@@ -9,13 +9,16 @@ subprocess itself.
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import gradio as gr
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from models.pipelines import load_components, save_components
 from studio import media
 from studio.cli import main
 from studio.prompts import MAX_PROMPT_CHARS, SafetyFilter
@@ -177,6 +180,31 @@ def test_app_crops_a_4k_source_with_a_notice(tiny_checkpoint, files):
                                            1, "auto", 1, 4.0, 1.5, 1, False)
     assert "centre-cropped 3840x2160" in " ".join(outcome.result.notes)
     assert media.probe(outcome.videos[0]).has_audio
+
+
+# ---------------------------------------------------------------- atomic model writes
+
+
+def test_a_component_save_cut_short_leaves_the_old_component(tiny_checkpoint, tmp_path, monkeypatch):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_checkpoint, folder)
+    components, clip_format = load_components(folder)
+    before = {k: v.clone() for k, v in components["transformer"].state_dict().items()}
+    transformer = components["transformer"]
+    with torch.no_grad():
+        for p in transformer.parameters():
+            p.add_(1.0)
+
+    def dies_halfway(self, path, **kwargs):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "diffusion_pytorch_model.safetensors").write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(transformer), "save_pretrained", dies_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        save_components(folder, {"transformer": transformer}, clip_format)
+    after = load_components(folder)[0]["transformer"].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 # ---------------------------------------------------------------- the safety filter
