@@ -156,14 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_guarded(run, args: argparse.Namespace, interrupted: str = "interrupted") -> int:
+    """Run a command; a user's mistake becomes one `error:` line and exit 2, Ctrl-C exit 130."""
     try:
-        args.run(args)
+        run(args)
     except (ValueError, MediaError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_guarded(args.run, args)
