@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from studio.world import spec
-from studio.world.captions import caption, partial_caption
+from studio.world.captions import caption, parse_caption, partial_caption
 from studio.world.edits import WORDINGS, grayscale, image_triplet, render_edit, sample_edit
 from studio.world.render import render_audio, render_clip, render_frames
 from studio.world.scene import DEFAULT_HOLDOUT, Holdout, Scene, WorldObject, boxes_overlap, sample_scene
@@ -137,6 +137,24 @@ def test_captions_follow_the_grammar():
                       r"on a (black|gray|navy|beige) background$")
     for _ in range(100):
         assert full.match(caption(sample_scene(rng)))
+
+
+def test_captions_parse_back_to_what_they_name():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        scene = sample_scene(rng)
+        background, objects = parse_caption(caption(scene))
+        assert background == scene.background
+        assert objects == [{k: getattr(o, k) for k in ("size", "colour", "shape", "motion")} for o in scene.objects]
+        partial = partial_caption(rng, scene)
+        background, objects = parse_caption(partial)
+        assert len(objects) == len(scene.objects) and background in (None, scene.background)
+        for named, obj in zip(objects, scene.objects):
+            assert all(getattr(obj, k) == v for k, v in named.items()), partial
+    assert parse_caption("something moving left") == (None, [{"motion": "left"}])
+    for bad in ("a red banana", "hello there", "a huge red circle", "a red circle on a pink background"):
+        with pytest.raises(ValueError):
+            parse_caption(bad)
 
 
 def test_sampling_is_deterministic():
