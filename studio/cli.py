@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from models import sampling_defaults as defaults
 from studio.media import MediaError
 
 
@@ -91,12 +92,12 @@ def _edit(args: argparse.Namespace) -> None:
               ("video", "instruction"), run)
 
 
-def _add_model_options(parser: argparse.ArgumentParser, steps: int = 16) -> None:
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
     from studio.engine import DEFAULT_MODEL_DIR
 
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="checkpoint folder (default: shipped)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random, reported)")
-    parser.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps})")
+    parser.add_argument("--steps", type=int, default=defaults.STEPS, help=f"sampling steps (default {defaults.STEPS})")
     parser.add_argument("--out", help="output .mp4 (a .json record is written beside it)")
     parser.add_argument("--out-dir", help="output folder for --jobs-file: 0000.mp4, 0001.mp4, ...")
     parser.add_argument("--jobs-file", help="JSON lines, one job each")
@@ -131,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--prompt", help="what the clip shows")
     generate.add_argument("--image", help="first frame (any image; centre-cropped)")
     generate.add_argument("--negative-prompt", default="", help="what to steer away from")
-    generate.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance (default 4)")
+    generate.add_argument("--guidance", type=float, default=defaults.GUIDANCE,
+                          help=f"classifier-free guidance (default {defaults.GUIDANCE:g})")
     generate.add_argument("--prompts-file", help="plain text, one prompt a line (with --out-dir)")
     _add_model_options(generate)
     generate.set_defaults(run=_generate)
@@ -142,8 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--video", help="source video")
     edit.add_argument("--instruction", help="what to change, e.g. 'make the circle blue'")
     edit.add_argument("--task", help="override the task detected from the instruction")
-    edit.add_argument("--guidance", type=float, default=4.0, help="text guidance (default 4)")
-    edit.add_argument("--video-guidance", type=float, default=1.5, help="source-video guidance (default 1.5)")
+    edit.add_argument("--guidance", type=float, default=defaults.GUIDANCE,
+                      help=f"text guidance (default {defaults.GUIDANCE:g})")
+    edit.add_argument("--video-guidance", type=float, default=defaults.VIDEO_GUIDANCE,
+                      help=f"source-video guidance (default {defaults.VIDEO_GUIDANCE:g})")
     edit.add_argument("--keep-audio", action="store_true", help="keep the source audio instead of regenerating")
     _add_model_options(edit)
     edit.set_defaults(run=_edit)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models import sampling_defaults as defaults
 from studio import media, prompts
 from studio.prompts import SafetyFilter
 
@@ -109,8 +110,9 @@ class Engine:
             self.safety.check(text, what)
         return text, notes
 
-    def generate(self, prompt: str, image_path: str | None = None, seed: int | None = None, steps: int = 16,
-                 guidance: float = 4.0, negative_prompt: str = "", candidates: int = 1, upsampler_steps: int = 8,
+    def generate(self, prompt: str, image_path: str | None = None, seed: int | None = None, steps: int = defaults.STEPS,
+                 guidance: float = defaults.GUIDANCE, negative_prompt: str = "", candidates: int = 1,
+                 upsampler_steps: int = defaults.UPSAMPLER_STEPS,
                  progress=None) -> Result:
         prompt, notes = self.text(prompt, "prompt")
         negative_prompt, negative_notes = self.text(negative_prompt, "negative prompt", screen=False)
@@ -136,8 +138,8 @@ class Engine:
                                 sample_rate_hz=cfg.sample_rate_hz)
 
     def edit(self, video_path: str, instruction: str, task: str | None = None, seed: int | None = None,
-             steps: int = 16, text_guidance: float = 4.0, video_guidance: float = 1.5, candidates: int = 1,
-             keep_audio: bool = False, upsampler_steps: int = 8, progress=None) -> Result:
+             steps: int = defaults.STEPS, text_guidance: float = defaults.GUIDANCE, video_guidance: float = defaults.VIDEO_GUIDANCE, candidates: int = 1,
+             keep_audio: bool = False, upsampler_steps: int = defaults.UPSAMPLER_STEPS, progress=None) -> Result:
         instruction, notes = self.text(instruction, "instruction")
         _, edit, digest = self.load()
         source, source_notes = self.read_source(video_path)

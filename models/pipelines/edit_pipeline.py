@@ -4,6 +4,7 @@ video, the task embedding says which edit, and guidance follows InstructPix2Pix.
 import numpy as np
 import torch
 
+from models import sampling_defaults as defaults
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
 from models.pipelines.task_detection import detect_task
@@ -40,8 +41,9 @@ class EditPipeline(StudioPipeline):
 
     @torch.no_grad()
     def __call__(self, frames: np.ndarray, audio: np.ndarray, instruction: str, task: str | None = None,
-                 num_inference_steps: int = 16, upsampler_steps: int = 8, text_guidance: float = 4.0,
-                 video_guidance: float = 1.5, num_candidates: int = 1, seed: int | None = None,
+                 num_inference_steps: int = defaults.STEPS,
+                 upsampler_steps: int = defaults.UPSAMPLER_STEPS, text_guidance: float = defaults.GUIDANCE,
+                 video_guidance: float = defaults.VIDEO_GUIDANCE, num_candidates: int = 1, seed: int | None = None,
                  keep_audio: bool = False, progress: ProgressCallback | None = None) -> ClipOutput:
         # 1. Check inputs, settle the task, choose seeds.
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
@@ -65,9 +67,9 @@ class EditPipeline(StudioPipeline):
 
         # 4. Denoise with dual guidance.
         def velocity(video, audio_latents, t):
-            out = self.transformer(video.repeat(3, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
-                                   audio_latents=audio_latents.repeat(3, 1, 1), video_cond=video_cond,
-                                   audio_cond=audio_cond, task_ids=task_ids)
+            out = self.predict(self.transformer, video.repeat(3, 1, 1, 1, 1), t, text.tokens, text.mask,
+                               text.pooled, audio_latents=audio_latents.repeat(3, 1, 1), video_cond=video_cond,
+                               audio_cond=audio_cond, task_ids=task_ids)
 
             def guide(x):
                 blank, source_only, full = x.chunk(3)

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from models import sampling_defaults as defaults
 from models.pipelines.studio_pipeline import ClipOutput, ProgressCallback, StudioPipeline, encode_video, frames_to_tensor
 
 
@@ -35,7 +36,8 @@ class GeneratePipeline(StudioPipeline):
 
     @torch.no_grad()
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
-                 num_inference_steps: int = 16, upsampler_steps: int = 8, guidance_scale: float = 4.0,
+                 num_inference_steps: int = defaults.STEPS,
+                 upsampler_steps: int = defaults.UPSAMPLER_STEPS, guidance_scale: float = defaults.GUIDANCE,
                  num_candidates: int = 1, seed: int | None = None,
                  progress: ProgressCallback | None = None) -> ClipOutput:
         # 1. Check inputs and choose seeds.
@@ -54,8 +56,8 @@ class GeneratePipeline(StudioPipeline):
 
         # 4. Denoise video and audio together (classifier-free guidance in one batch).
         def velocity(video, audio, t):
-            out = self.transformer(video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
-                                   audio_latents=audio.repeat(2, 1, 1), video_cond=cond)
+            out = self.predict(self.transformer, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask,
+                               text.pooled, audio_latents=audio.repeat(2, 1, 1), video_cond=cond)
             (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
             return (v_uncond + guidance_scale * (v_cond - v_uncond), a_uncond + guidance_scale * (a_cond - a_uncond))
 

@@ -21,7 +21,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, FlowMatch
 from diffusers.utils import BaseOutput
 
 from models.audio_vae import AudioVAE
-from models.joint_transformer import JointDenoisingTransformer
+from models.joint_transformer import JointDenoisingTransformer, JointTransformerOutput
 from models.text_encoder import TextEmbeddings, TextEncoder, default_text_encoder_path
 from models.video_vae import VideoVAE
 
@@ -29,6 +29,12 @@ SCHEDULERS = {"flow_euler": FlowMatchEulerDiscreteScheduler, "ddpm": DDPMSchedul
 MAX_SEED = 2**63 - 1
 
 ProgressCallback = Callable[[int, int], None]  # (steps done, total steps)
+
+
+def fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX). There bf16 autocast
+    made a clip 1.45x faster (README, Speed); elsewhere bf16 is emulated and slower."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 @dataclass
@@ -78,6 +84,7 @@ class StudioPipeline(DiffusionPipeline):
                               transformer=transformer, scheduler=scheduler, upsampler=upsampler)
         self.register_to_config(base_size=base_size, size=size, num_frames=num_frames, fps=fps,
                                 sample_rate_hz=sample_rate_hz, num_samples=num_samples)
+        self.bf16 = fast_bf16()  # denoiser forwards under bf16 autocast; set False for fp32 sampling
 
     # ------------------------------------------------------------ inputs
 
@@ -119,6 +126,13 @@ class StudioPipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------ sampling
 
+    def predict(self, model: JointDenoisingTransformer, *args, **kwargs) -> JointTransformerOutput:
+        """One denoiser forward (bf16 autocast when `self.bf16`), outputs in fp32 so the
+        guidance arithmetic and the scheduler's steps keep full precision."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            out = model(*args, **kwargs)
+        return JointTransformerOutput(video=out.video.float(), audio=None if out.audio is None else out.audio.float())
+
     def denoise(self, velocity: Callable, video: torch.Tensor, audio: torch.Tensor | None, num_inference_steps: int,
                 progress: ProgressCallback | None = None, progress_offset: int = 0, progress_total: int | None = None):
         """The sampling loop: the scheduler integrates `velocity(video, audio, t)` (guidance
@@ -151,8 +165,8 @@ class StudioPipeline(DiffusionPipeline):
         n = len(seeds)
 
         def velocity(video, _audio, t):
-            both = self.upsampler(video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
-                                  video_cond=cond, task_ids=task_ids).video
+            both = self.predict(self.upsampler, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask,
+                                text.pooled, video_cond=cond, task_ids=task_ids).video
             uncond, cond_out = both[:n], both[n:]
             return uncond + guidance_scale * (cond_out - uncond), None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from models import sampling_defaults as defaults
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import EditPipeline, GeneratePipeline, load_components
 from models.pipelines.task_detection import detect_task
@@ -101,7 +102,8 @@ def main() -> None:
     parser.add_argument("--model", default="assets/shapes", help="checkpoint folder")
     parser.add_argument("--count", type=int, default=300, help="text-to-video prompts (default 300)")
     parser.add_argument("--edits-per-task", type=int, default=40)
-    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=defaults.STEPS,
+                        help=f"base sampling steps (default: the studio's, {defaults.STEPS})")
     parser.add_argument("--ablation", help="a training run folder: also score its edit stages I, II, III")
     parser.add_argument("--out", help="write the metrics JSON here (default MODEL/metrics.json)")
     args = parser.parse_args()

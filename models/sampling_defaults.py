@@ -1,0 +1,12 @@
+"""The sampling settings a request gets when it names none: one place for the pipelines,
+the engine, the CLI and the app. Plain numbers with no imports, so the studio can read them
+before the heavy libraries load.
+
+Step counts were chosen by measuring the judge's scores and the time per clip at several
+counts (README, Speed).
+"""
+
+STEPS = 16  # flow-matching steps of the base stage
+UPSAMPLER_STEPS = 8  # and of the upsampler
+GUIDANCE = 4.0  # classifier-free guidance of generation; an edit's text guidance
+VIDEO_GUIDANCE = 1.5  # an edit's pull towards the source clip (InstructPix2Pix's image guidance)
