@@ -31,26 +31,36 @@ class JointTransformerOutput(BaseOutput):
 
 # ---------------------------------------------------------------- rotary positions
 
-def rope_angles(positions: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
-    """Angles (N, head_dim // 2) for positions (N, 3) on axes (time, y, x); each axis gets a
-    third of the rotary pairs, so any frame count and size works."""
+def rope_rotation(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) of the angles (N, head_dim // 2) for positions (N, 3) on axes (time, y, x);
+    each axis gets a third of the rotary pairs, so any frame count and size works. Computed
+    once per forward and shared by every block."""
     pairs = head_dim // 2
     per_axis = [pairs - 2 * (pairs // 3), pairs // 3, pairs // 3]
     angles = []
     for axis, n in enumerate(per_axis):
         freqs = theta ** (-torch.arange(n, dtype=torch.float32, device=positions.device) / max(n, 1))
         angles.append(positions[:, axis, None].float() * freqs)
-    return torch.cat(angles, dim=-1)
+    angles = torch.cat(angles, dim=-1)
+    return angles.cos(), angles.sin()
 
 
-def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Rotate consecutive pairs of x (B, heads, N, head_dim) by angles (N, head_dim // 2)."""
+def apply_rope(x: torch.Tensor, rotation: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Rotate consecutive pairs of x (B, heads, N, head_dim) by the angles of `rotation`."""
     x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    cos, sin = angles.cos(), angles.sin()
+    cos, sin = rotation
     return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2).type_as(x)
 
 
 # ---------------------------------------------------------------- blocks
+
+class RMSNorm(nn.RMSNorm):
+    """nn.RMSNorm that casts its weight to the input's dtype: under bf16 autocast the input is
+    bf16 and a float weight would force the slow, unfused kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight.to(x.dtype), self.eps)
+
 
 class Attention(nn.Module):
     """Multi-head attention with RMS-normalised queries and keys (stable in bf16)."""
@@ -60,17 +70,17 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.to_q = nn.Linear(dim, dim)
         self.to_kv = nn.Linear(context_dim or dim, 2 * dim)
-        self.norm_q = nn.RMSNorm(dim // num_heads, eps=1e-6)
-        self.norm_k = nn.RMSNorm(dim // num_heads, eps=1e-6)
+        self.norm_q = RMSNorm(dim // num_heads, eps=1e-6)
+        self.norm_k = RMSNorm(dim // num_heads, eps=1e-6)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, x, context=None, angles=None, mask=None):
+    def forward(self, x, context=None, rotation=None, mask=None):
         context = x if context is None else context
         q = self.to_q(x).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # (B, heads, N, Dh)
         k, v = self.to_kv(context).unflatten(-1, (2, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
         q, k = self.norm_q(q), self.norm_k(k)
-        if angles is not None:
-            q, k = apply_rope(q, angles), apply_rope(k, angles)
+        if rotation is not None:
+            q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.to_out(out.transpose(1, 2).flatten(2))
 
@@ -96,9 +106,9 @@ class JointBlock(nn.Module):
         nn.init.zeros_(self.ada_ln[1].weight)
         nn.init.zeros_(self.ada_ln[1].bias)
 
-    def forward(self, x, c, context, angles, context_mask):
+    def forward(self, x, c, context, rotation, context_mask):
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada_ln(c).chunk(6, dim=-1)
-        x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1), angles=angles)
+        x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1), rotation=rotation)
         x = x + self.cross_attn(self.norm2(x), context=context, mask=context_mask)
         return x + gate2[:, None] * self.mlp(modulate(self.norm3(x), shift2, scale2))
 
@@ -221,7 +231,8 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
             tokens.append(a.transpose(1, 2) + self.modality_embed[1])
             num_audio = a.shape[-1]
         x = torch.cat(tokens, dim=1)
-        angles = rope_angles(self._positions(grid, num_audio, x.device), x.shape[-1] // cfg.num_heads, cfg.rope_theta)
+        rotation = rope_rotation(self._positions(grid, num_audio, x.device), x.shape[-1] // cfg.num_heads,
+                                 cfg.rope_theta)
 
         timestep = torch.as_tensor(timestep, device=x.device).expand(batch)
         if task_ids is None:
@@ -233,7 +244,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         context_mask = context_mask[:, None, None, :]  # (B, 1, 1, L + task tokens)
 
         for block in self.blocks:
-            x = block(x, c, context, angles, context_mask)
+            x = block(x, c, context, rotation, context_mask)
 
         num_video = grid[0] * grid[1] * grid[2]
         video = self.video_final(x[:, :num_video], c)  # (B, Nv, pt*ph*pw*C)
