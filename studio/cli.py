@@ -92,12 +92,12 @@ def _edit(args: argparse.Namespace) -> None:
               ("video", "instruction"), run)
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, steps: int) -> None:
     from studio.engine import DEFAULT_MODEL_DIR
 
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="checkpoint folder (default: shipped)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random, reported)")
-    parser.add_argument("--steps", type=int, default=defaults.STEPS, help=f"sampling steps (default {defaults.STEPS})")
+    parser.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps})")
     parser.add_argument("--out", help="output .mp4 (a .json record is written beside it)")
     parser.add_argument("--out-dir", help="output folder for --jobs-file: 0000.mp4, 0001.mp4, ...")
     parser.add_argument("--jobs-file", help="JSON lines, one job each")
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--guidance", type=float, default=defaults.GUIDANCE,
                           help=f"classifier-free guidance (default {defaults.GUIDANCE:g})")
     generate.add_argument("--prompts-file", help="plain text, one prompt a line (with --out-dir)")
-    _add_model_options(generate)
+    _add_model_options(generate, defaults.STEPS)
     generate.set_defaults(run=_generate)
 
     edit = commands.add_parser("edit", help="edit a clip by instruction",
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--video-guidance", type=float, default=defaults.VIDEO_GUIDANCE,
                       help=f"source-video guidance (default {defaults.VIDEO_GUIDANCE:g})")
     edit.add_argument("--keep-audio", action="store_true", help="keep the source audio instead of regenerating")
-    _add_model_options(edit)
+    _add_model_options(edit, defaults.EDIT_STEPS)
     edit.set_defaults(run=_edit)
 
     from studio.prepare import cli as prepare_cli

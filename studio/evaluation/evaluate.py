@@ -102,9 +102,10 @@ def main() -> None:
     parser.add_argument("--model", default="assets/shapes", help="checkpoint folder")
     parser.add_argument("--count", type=int, default=300, help="text-to-video prompts (default 300)")
     parser.add_argument("--edits-per-task", type=int, default=40)
-    parser.add_argument("--steps", type=int, default=defaults.STEPS,
-                        help=f"base sampling steps (default: the studio's, {defaults.STEPS})")
+    parser.add_argument("--steps", type=int, help=f"base sampling steps (default: the studio's, {defaults.STEPS} "
+                                                   f"for generation, {defaults.EDIT_STEPS} for edits)")
     parser.add_argument("--ablation", help="a training run folder: also score its edit stages I, II, III")
+    parser.add_argument("--ablation-edits-per-task", type=int, default=20)
     parser.add_argument("--out", help="write the metrics JSON here (default MODEL/metrics.json)")
     args = parser.parse_args()
 
@@ -116,13 +117,15 @@ def main() -> None:
     for pipe in (generate, edit):
         pipe.set_progress_bar_config(disable=True)
     held_out_count = max(args.count // 3, 1)
+    steps, edit_steps = args.steps or defaults.STEPS, args.steps or defaults.EDIT_STEPS
     metrics = {
-        "text_to_video": evaluate_generation(generate, args.count, "train", args.steps, False),
-        "text_to_video_held_out": evaluate_generation(generate, held_out_count, "heldout", args.steps, False),
-        "image_to_video": evaluate_generation(generate, held_out_count, "train", args.steps, True),
-        "edit": evaluate_edits(edit, args.edits_per_task, args.steps),
+        "text_to_video": evaluate_generation(generate, args.count, "train", steps, False),
+        "text_to_video_held_out": evaluate_generation(generate, held_out_count, "heldout", steps, False),
+        "image_to_video": evaluate_generation(generate, held_out_count, "train", steps, True),
+        "edit": evaluate_edits(edit, args.edits_per_task, edit_steps),
         "task_detection_accuracy": task_detection_accuracy(2000),
-        "settings": {"steps": args.steps, "seed": EVALUATION_SEED, "holdout": DEFAULT_HOLDOUT.to_strings()},
+        "settings": {"steps": steps, "edit_steps": edit_steps, "upsampler_steps": defaults.UPSAMPLER_STEPS,
+                     "seed": EVALUATION_SEED, "holdout": DEFAULT_HOLDOUT.to_strings()},
     }
     if args.ablation:
         metrics["ablation"] = {}
@@ -132,7 +135,7 @@ def main() -> None:
                 stage_pipe = EditPipeline(**{**edit_components, "transformer": JointDenoisingTransformer.from_pretrained(
                     folder, use_safetensors=True).eval()}, **fmt)
                 stage_pipe.set_progress_bar_config(disable=True)
-                metrics["ablation"][stage] = evaluate_edits(stage_pipe, max(args.edits_per_task // 2, 1), args.steps)
+                metrics["ablation"][stage] = evaluate_edits(stage_pipe, args.ablation_edits_per_task, edit_steps)
     out = Path(args.out or Path(args.model) / "metrics.json")
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=1))
