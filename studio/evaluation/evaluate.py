@@ -97,6 +97,42 @@ def task_detection_accuracy(count: int) -> float:
     return rate(hits)
 
 
+def _percent(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def bars_table(metrics: dict) -> str:
+    """The training issue's quality bars against the measured figures, as a Markdown table."""
+    t2v, held, i2v = metrics["text_to_video"], metrics["text_to_video_held_out"], metrics["image_to_video"]
+    rows = [(f"text → video: {a} right", t2v[f"{a}_right"], 0.90, _percent)
+            for a in ("colour", "shape", "motion", "background")]
+    rows += [("text → video: all four right", t2v["all_four_right"], 0.75, _percent),
+             ("held-out combinations: all four right", held["all_four_right"], 0.60, _percent),
+             ("audio: frames within 1 semitone", t2v["audio_pitch_frames_within_1_semitone"], 0.80, _percent),
+             ("audio: timbre right", t2v["audio_timbre_right"], 0.80, _percent),
+             ("image → video: first-frame PSNR", i2v["first_frame_psnr_db"], 28.0, lambda x: f"{x:.1f} dB"),
+             ("image → video: motion right", i2v["motion_right"], 0.90, _percent)]
+    for task, r in metrics["edit"].items():
+        rows.append((f"edit {task}: success", r["success"], 0.80, _percent))
+        if "psnr_db" in r:
+            rows.append((f"edit {task}: PSNR against the exact target", r["psnr_db"], 24.0, lambda x: f"{x:.1f} dB"))
+    rows.append(("edit task detected from the instruction", metrics["task_detection_accuracy"], 0.95, _percent))
+    lines = ["| bar | target | measured | holds |", "|---|---|---|---|"]
+    lines += [f"| {name} | ≥ {fmt(target)} | {fmt(value)} | {'yes' if value >= target else 'no'} |"
+              for name, value, target, fmt in rows]
+    return "\n".join(lines)
+
+
+def ablation_table(ablation: dict) -> str:
+    """Edit success and PSNR on video edits of each edit stage's checkpoint, as Markdown."""
+    lines = ["| checkpoint | edit success (mean over tasks) | PSNR on deterministic video edits |", "|---|---|---|"]
+    for stage, tasks in ablation.items():
+        success = np.mean([r["success"] for r in tasks.values()])
+        psnrs = [r["psnr_db"] for r in tasks.values() if "psnr_db" in r]
+        lines.append(f"| {stage} | {_percent(success)} | {np.mean(psnrs):.1f} dB |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m studio.evaluation.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="assets/shapes", help="checkpoint folder")
@@ -141,6 +177,9 @@ def main() -> None:
     tmp.write_text(json.dumps(metrics, indent=1))
     os.replace(tmp, out)
     print(json.dumps(metrics, indent=1))
+    print(bars_table(metrics))
+    if metrics.get("ablation"):
+        print(ablation_table(metrics["ablation"]))
 
 
 if __name__ == "__main__":
