@@ -160,8 +160,9 @@ def request_rows(engine: Engine, kinds: dict, repeats: int) -> list[Row]:
     """End-to-end time and its breakdown for each request kind at the engine's default
     settings, medians per stage."""
     rows = []
-    defaults = inspect.signature(Engine.generate).parameters
-    settings = (f"{defaults['steps'].default} + {defaults['upsampler_steps'].default} steps (the engine's "
+    def settings(method) -> str:
+        defaults = inspect.signature(method).parameters
+        return (f"{defaults['steps'].default} + {defaults['upsampler_steps'].default} steps (the engine's "
                 "defaults), 1 candidate")
     timer = instrument(engine)
     try:
@@ -180,7 +181,8 @@ def request_rows(engine: Engine, kinds: dict, repeats: int) -> list[Row]:
             total = float(np.median(total_runs))
             target = TARGETS["end_to_end_s"] if name != "image → clip" else None
             rows.append(Row(f"{name}, end to end to mp4", total, "s", f"<= {target:g}" if target else "",
-                            total <= target if target else None, settings))
+                            total <= target if target else None,
+                            settings(Engine.edit if name == "edit" else Engine.generate)))
             rows += [Row(f"  {stage}", float(np.median(values)), "s") for stage, values in stage_runs.items()]
     finally:
         timer.restore()
