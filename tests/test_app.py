@@ -283,7 +283,7 @@ def test_stopping_the_app_removes_its_outputs(app, client):
     root = next(app["temp"].glob("flipbook-*"))
     client.close()  # its open heartbeat stream would hold up the server's graceful shutdown
     app["process"].send_signal(signal.SIGINT)
-    app["process"].wait(timeout=90)  # graceful: a loaded machine takes a while
+    app["process"].wait(timeout=60)
     assert not root.exists()
 
 

@@ -121,10 +121,10 @@ def cache_mb(folder: Path) -> float:
 
 
 def test_stopping_removes_every_output(app):
-    """Last: it stops the server."""
+    """Last: it stops the server, with SIGTERM as a Space does (test_app stops with SIGINT)."""
     root = next(app["temp"].glob("flipbook-*"))
     serving_mb = cache_mb(app["temp"] / "gradio")
-    app["process"].send_signal(signal.SIGINT)
+    app["process"].send_signal(signal.SIGTERM)
     app["process"].wait(timeout=60)
     assert not root.exists()
     print(f"\nGradio's cache: {serving_mb:.1f} MB while serving, {cache_mb(app['temp'] / 'gradio'):.1f} MB "

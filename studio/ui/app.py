@@ -5,6 +5,7 @@ Building it reads no weights: the shared engine loads on the first request (or, 
 """
 
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -91,7 +92,20 @@ def launch(model_dir: str | os.PathLike | None = None, preload: bool = True, **l
     demo = build_ui(studio)
     if preload and studio.engine.model_dir.is_dir():
         threading.Thread(target=_preload, args=(studio,), daemon=True).start()
+    if threading.current_thread() is threading.main_thread():
+        _stop_on_signals()
     return demo.launch(max_file_size=f"{studio.limits.max_upload_mb}mb", **launch_kwargs)
+
+
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM both close the server and then run the exit clean-up (the request
+    folders go): a Space is stopped with SIGTERM, and a shell that starts the app in the
+    background hands it SIGINT ignored."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, stop)
 
 
 def _preload(studio: Studio) -> None:
