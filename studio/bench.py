@@ -15,7 +15,6 @@ import argparse
 import inspect
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -194,14 +193,12 @@ def serve_app(model_dir: Path, count: int, threads: int | None) -> dict:
     the launch until its first clip (text → mp4 through the API, with gradio_client) has
     arrived; then `count` more requests (image, edit, text in turn). Peak resident memory is
     the serving process's high-water mark (Linux /proc)."""
-    import httpx
     from gradio_client import Client, handle_file
 
     from studio.ui.examples import example_clips, example_images
+    from studio.ui.serving import free_port, wait_until_serving
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "FLIPBOOK_MODEL": str(model_dir), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -215,14 +212,7 @@ def serve_app(model_dir: Path, count: int, threads: int | None) -> dict:
             app = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log_file,
                                    stderr=subprocess.STDOUT)
         try:
-            while True:
-                if app.poll() is not None or time.perf_counter() - started > 300:
-                    raise RuntimeError(f"python app.py did not serve:\n{log.read_text()[-3000:]}")
-                try:
-                    if httpx.get(url, timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
+            wait_until_serving(url, app, log, timeout_s=300)
             client = Client(url, verbose=False, download_files=scratch)
             client.predict(PROMPT, 0, api_name="/text_to_video")
             cold_start = time.perf_counter() - started

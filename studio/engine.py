@@ -110,10 +110,9 @@ class Engine:
             self.safety.check(text, what)
         return text, notes
 
-    def generate(self, prompt: str, image_path: str | None = None, seed: int | None = None, steps: int = defaults.STEPS,
-                 guidance: float = defaults.GUIDANCE, negative_prompt: str = "", candidates: int = 1,
-                 upsampler_steps: int = defaults.UPSAMPLER_STEPS,
-                 progress=None) -> Result:
+    def generate(self, prompt: str, image_path: str | None = None, seed: int | None = None,
+                 steps: int = defaults.STEPS, guidance: float = defaults.GUIDANCE, negative_prompt: str = "",
+                 candidates: int = 1, upsampler_steps: int = defaults.UPSAMPLER_STEPS, progress=None) -> Result:
         prompt, notes = self.text(prompt, "prompt")
         negative_prompt, negative_notes = self.text(negative_prompt, "negative prompt", screen=False)
         notes += negative_notes
@@ -138,7 +137,8 @@ class Engine:
                                 sample_rate_hz=cfg.sample_rate_hz)
 
     def edit(self, video_path: str, instruction: str, task: str | None = None, seed: int | None = None,
-             steps: int = defaults.EDIT_STEPS, text_guidance: float = defaults.GUIDANCE, video_guidance: float = defaults.VIDEO_GUIDANCE, candidates: int = 1,
+             steps: int = defaults.EDIT_STEPS, text_guidance: float = defaults.GUIDANCE,
+             video_guidance: float = defaults.VIDEO_GUIDANCE, candidates: int = 1,
              keep_audio: bool = False, upsampler_steps: int = defaults.UPSAMPLER_STEPS, progress=None) -> Result:
         instruction, notes = self.text(instruction, "instruction")
         _, edit, digest = self.load()

@@ -5,13 +5,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 import torch
+
+from studio.ui import serving
 
 # Tests use tiny tensors: one thread each is faster than two fighting (also for the
 # subprocesses tests start, which inherit the variable).
@@ -64,29 +64,9 @@ def no_network(monkeypatch):
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
-
-
 @contextmanager
 def _serving_app(checkpoint: Path, temp: Path, log: Path, **env_vars: str):
-    port = _free_port()
+    port = serving.free_port()
     env = {**os.environ, "FLIPBOOK_MODEL": str(checkpoint), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False",
            "PYTHONUNBUFFERED": "1", **env_vars}
@@ -96,7 +76,7 @@ def _serving_app(checkpoint: Path, temp: Path, log: Path, **env_vars: str):
                                    stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_until_serving(url, process, log)
+        serving.wait_until_serving(url, process, log)
         yield {"url": url, "temp": temp, "process": process}
     finally:
         if process.poll() is None:
@@ -107,7 +87,7 @@ def _serving_app(checkpoint: Path, temp: Path, log: Path, **env_vars: str):
 @pytest.fixture(scope="session")
 def free_port():
     """A function returning a free local port."""
-    return _free_port
+    return serving.free_port
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from models import sampling_defaults as defaults
-from models.pipelines.studio_pipeline import ClipOutput, ProgressCallback, StudioPipeline, encode_video, frames_to_tensor
+from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_video,
+                                              frames_to_tensor)
 
 
 class GeneratePipeline(StudioPipeline):
