@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from models.joint_transformer import JointDenoisingTransformer
-from studio.evaluation.evaluate import ablation_table, bars_table
+from studio.evaluation.evaluate import ablation_table, bars_table, ceiling_table
 from studio.world.spec import EDIT_TASKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +27,8 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
     assert metrics["text_to_video"]["clips"] == 3 and metrics["text_to_video_held_out"]["clips"] == 1
     assert set(metrics["edit"]) == set(EDIT_TASKS)
     assert set(metrics["ablation"]) == {"edit_stage1", "edit_stage2"}
-    for part in ("text_to_video", "text_to_video_held_out", "image_to_video"):
+    assert metrics["vae_round_trip"]["clips"] == 1
+    for part in ("text_to_video", "text_to_video_held_out", "image_to_video", "vae_round_trip"):
         for key, value in metrics[part].items():
             if key.endswith("_right"):
                 assert 0.0 <= value <= 1.0
@@ -35,6 +36,15 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
     assert metrics["settings"]["steps"] == 2 and metrics["settings"]["edit_steps"] == 2
     assert "| text → video: all four right | ≥ 75 % |" in done.stdout
     assert "| edit_stage2 |" in done.stdout
+    assert "| all four right |" in done.stdout
+
+
+def test_ceiling_table_sets_generation_beside_the_vae_round_trip():
+    generation = {"colour_right": 0.46, "shape_right": 0.23, "motion_right": 0.19, "background_right": 1.0,
+                  "all_four_right": 0.06, "audio_pitch_frames_within_1_semitone": 0.06, "audio_timbre_right": 0.19}
+    table = ceiling_table({"text_to_video": generation, "vae_round_trip": {**generation, "shape_right": 0.5}})
+    assert "| shape right | 23 % | 50 % |" in table and "| colour right | 46 % | 46 % |" in table
+    assert table.count("\n") == 8
 
 
 def test_bars_hold_at_their_targets_and_not_below():

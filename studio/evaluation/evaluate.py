@@ -3,7 +3,8 @@
     python -m studio.evaluation.evaluate --model assets/shapes --count 300 [--out metrics.json]
 
 Scenes come from a seed far from any training seed; held-out attribute combinations (the
-world's default hold-out) are scored apart. With `--ablation RUN_DIR` the edit metrics are
+world's default hold-out) are scored apart. True clips passed through the VAEs are judged the
+same way: every clip the studio makes is decoded, so that is the ceiling of any bar. With `--ablation RUN_DIR` the edit metrics are
 also measured for the stage I, II and III edit transformers of that run.
 """
 
@@ -13,11 +14,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from models import sampling_defaults as defaults
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import EditPipeline, GeneratePipeline, load_components
+from models.pipelines.studio_pipeline import encode_audio, encode_video, frames_to_tensor
 from models.pipelines.task_detection import detect_task
 from studio.evaluation.judge import audio_matches, judge_clip
 from studio.evaluation.scoring import ATTRIBUTES, Expected, expected_after, score
@@ -25,7 +28,7 @@ from studio.media import Clip
 from studio.world.captions import caption
 from studio.world.edits import render_edit, sample_edit
 from studio.world.render import render_clip
-from studio.world.scene import DEFAULT_HOLDOUT, sample_scene
+from studio.world.scene import DEFAULT_HOLDOUT, Scene, sample_scene
 from studio.world.spec import EDIT_TASKS
 
 EVALUATION_SEED = 987_654  # far from the training data's seeds
@@ -42,31 +45,55 @@ def rate(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def evaluate_generation(pipe: GeneratePipeline, count: int, split: str, steps: int, with_image: bool) -> dict:
-    rng = np.random.default_rng([EVALUATION_SEED, split == "heldout", with_image])
-    size = pipe.config.size
-    checks, pitch, timbre, first_frame = [], [], [], []
-    for i in tqdm(range(count), desc=f"{'i2v' if with_image else 't2v'} {split}", unit="clip"):
-        scene = sample_scene(rng, holdout=DEFAULT_HOLDOUT, split=split)
-        truth = render_clip(scene, size)
-        out = pipe(caption(scene), image=truth.frames[0] if with_image else None, seed=i,
-                   num_inference_steps=steps)
-        clip = Clip(out.frames[0], out.audio[0], out.fps, out.sample_rate_hz)
+def summarise(clips: list[tuple[Clip, Scene]]) -> dict:
+    """Judge each (clip, the scene it should show): attribute rates, all four main ones, audio."""
+    checks, pitch, timbre = [], [], []
+    for clip, scene in clips:
         report = judge_clip(clip)
         checks.append(score(report, Expected(scene)).checks)
         agreement = audio_matches(report)
         pitch.append(agreement.pitch_fraction)
         timbre.append(agreement.timbre_ok)
-        if with_image:
-            first_frame.append(psnr(out.frames[0][0], truth.frames[0]))
     result = {f"{a}_right": rate(c[a] for c in checks) for a in ("background", *ATTRIBUTES)}
     result["all_four_right"] = rate(all(c[a] for a in ("colour", "shape", "motion", "background")) for c in checks)
     result["audio_pitch_frames_within_1_semitone"] = rate(pitch)
     result["audio_timbre_right"] = rate(timbre)
+    result["clips"] = len(clips)
+    return result
+
+
+def evaluate_generation(pipe: GeneratePipeline, count: int, split: str, steps: int, with_image: bool) -> dict:
+    rng = np.random.default_rng([EVALUATION_SEED, split == "heldout", with_image])
+    size = pipe.config.size
+    clips, first_frame = [], []
+    for i in tqdm(range(count), desc=f"{'i2v' if with_image else 't2v'} {split}", unit="clip"):
+        scene = sample_scene(rng, holdout=DEFAULT_HOLDOUT, split=split)
+        truth = render_clip(scene, size)
+        out = pipe(caption(scene), image=truth.frames[0] if with_image else None, seed=i,
+                   num_inference_steps=steps)
+        clips.append((Clip(out.frames[0], out.audio[0], out.fps, out.sample_rate_hz), scene))
+        if with_image:
+            first_frame.append(psnr(out.frames[0][0], truth.frames[0]))
+    result = summarise(clips)
     if with_image:
         result["first_frame_psnr_db"] = rate(first_frame)
-    result["clips"] = count
     return result
+
+
+@torch.no_grad()
+def evaluate_round_trip(pipe: GeneratePipeline, count: int) -> dict:
+    """The same judging on true clips passed through the VAEs (encode, decode) at full size:
+    the most any generated clip can score, since every clip the studio makes is decoded."""
+    rng = np.random.default_rng([EVALUATION_SEED, 3])
+    size = pipe.config.size
+    clips = []
+    for _ in tqdm(range(count), desc="VAE round trip", unit="clip"):
+        scene = sample_scene(rng, holdout=DEFAULT_HOLDOUT)
+        truth = render_clip(scene, size)
+        video = encode_video(pipe.video_vae, frames_to_tensor(truth.frames[None], size))
+        frames, audio = pipe.decode(video, encode_audio(pipe.audio_vae, truth.audio[None]))
+        clips.append((Clip(frames[0], audio[0], truth.fps, truth.sample_rate_hz), scene))
+    return summarise(clips)
 
 
 def evaluate_edits(pipe: EditPipeline, count_per_task: int, steps: int) -> dict:
@@ -123,6 +150,18 @@ def bars_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def ceiling_table(metrics: dict) -> str:
+    """Text-to-video against the VAE round trip of true clips (the ceiling), as Markdown."""
+    t2v, ceiling = metrics["text_to_video"], metrics["vae_round_trip"]
+    keys = [(f"{a} right", f"{a}_right") for a in ("colour", "shape", "motion", "background")]
+    keys += [("all four right", "all_four_right"), ("audio: frames within 1 semitone",
+                                                     "audio_pitch_frames_within_1_semitone"),
+             ("audio: timbre right", "audio_timbre_right")]
+    lines = ["| judged | text → video | true clips through the VAEs |", "|---|---|---|"]
+    lines += [f"| {name} | {_percent(t2v[key])} | {_percent(ceiling[key])} |" for name, key in keys]
+    return "\n".join(lines)
+
+
 def ablation_table(ablation: dict) -> str:
     """Edit success and PSNR on video edits of each edit stage's checkpoint, as Markdown."""
     lines = ["| checkpoint | edit success (mean over tasks) | PSNR on deterministic video edits |", "|---|---|---|"]
@@ -158,6 +197,7 @@ def main() -> None:
         "text_to_video": evaluate_generation(generate, args.count, "train", steps, False),
         "text_to_video_held_out": evaluate_generation(generate, held_out_count, "heldout", steps, False),
         "image_to_video": evaluate_generation(generate, held_out_count, "train", steps, True),
+        "vae_round_trip": evaluate_round_trip(generate, held_out_count),
         "edit": evaluate_edits(edit, args.edits_per_task, edit_steps),
         "task_detection_accuracy": task_detection_accuracy(2000),
         "settings": {"steps": steps, "edit_steps": edit_steps, "upsampler_steps": defaults.UPSAMPLER_STEPS,
@@ -178,6 +218,7 @@ def main() -> None:
     os.replace(tmp, out)
     print(json.dumps(metrics, indent=1))
     print(bars_table(metrics))
+    print(ceiling_table(metrics))
     if metrics.get("ablation"):
         print(ablation_table(metrics["ablation"]))
 
