@@ -100,7 +100,7 @@ class Attention(nn.Module):
 
 
 def modulate(x, shift, scale):
-    return torch.addcmul(shift[:, None], x, 1 + scale[:, None])  # one fused kernel instead of two
+    return torch.addcmul(shift[:, None], x, 1 + scale[:, None])  # multiply and add in one kernel
 
 
 class JointBlock(nn.Module):
@@ -122,7 +122,8 @@ class JointBlock(nn.Module):
 
     def forward(self, x, c, context, rotation, context_mask):
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada_ln(c).chunk(6, dim=-1)
-        x = torch.addcmul(x, gate1[:, None], self.attn(modulate(self.norm1(x), shift1, scale1), rotation=rotation))
+        attended = self.attn(modulate(self.norm1(x), shift1, scale1), rotation=rotation)
+        x = torch.addcmul(x, gate1[:, None], attended)
         x = x + self.cross_attn(self.norm2(x), context=context, mask=context_mask)
         return torch.addcmul(x, gate2[:, None], self.mlp(modulate(self.norm3(x), shift2, scale2)))
 

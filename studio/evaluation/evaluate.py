@@ -4,8 +4,9 @@
 
 Scenes come from a seed far from any training seed; held-out attribute combinations (the
 world's default hold-out) are scored apart. True clips passed through the VAEs are judged the
-same way: every clip the studio makes is decoded, so that is the ceiling of any bar. With `--ablation RUN_DIR` the edit metrics are
-also measured for the stage I, II and III edit transformers of that run.
+same way: every clip the studio makes is decoded, so that is the ceiling of any bar. With
+`--ablation RUN_DIR` the edit metrics are also measured for the stage I, II and III edit
+transformers of that run.
 """
 
 import argparse
