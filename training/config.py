@@ -34,6 +34,7 @@ class StageConfig:
     max_grad_norm: float = 1.0
     ema_decay: float = 0.99
     mixed_precision: str = "no"  # "bf16" where the hardware has it
+    compile: bool = False  # torch.compile the stage's models in place (not the VAEs: conv3d fails on CPU)
     checkpoint_every: int = 2
     keep_checkpoints: int = 2
     validate_every: int = 0  # 0: only at the end

@@ -202,6 +202,9 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
     out = cfg.output_path
     out.mkdir(parents=True, exist_ok=True)
     names = list(stage.modules)
+    if cfg.compile:
+        for module in stage.modules.values():
+            module.compile()  # in place: parameter names, checkpoints and EMA are unchanged
     params = [p for m in stage.modules.values() for p in m.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(cfg.lr_schedule, optimizer, num_warmup_steps=cfg.warmup_steps,
