@@ -547,7 +547,7 @@ def run(args: argparse.Namespace) -> str:
         rows += request_rows(engine, kinds, repeats)
         rows += serving_rows(folder, 1 if args.quick else 3, 3 if args.quick else 6, args.threads)
         peaks = matmul_peaks(MATMUL_SIZES[:2] if args.quick else MATMUL_SIZES, repeats)
-        peak, peak_name = max((rate, name) for name, (rate, _) in peaks.items())
+        peak_name = max(peaks, key=lambda name: peaks[name][0])
         for name, (rate, n) in peaks.items():
             note = f"best at {n}x{n}" + ("; MFU divides by this matmul, timed in turns with each step"
                                          if name == peak_name else "")
