@@ -11,3 +11,4 @@ EDIT_STEPS = 12  # an edit samples three guidance branches a step: fewer steps k
 UPSAMPLER_STEPS = 8  # and of the upsampler
 GUIDANCE = 4.0  # classifier-free guidance of generation; an edit's text guidance
 VIDEO_GUIDANCE = 1.5  # an edit's pull towards the source clip (InstructPix2Pix's image guidance)
+MAX_SEED = 2**63 - 1  # the largest seed a torch generator takes

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,6 +72,14 @@ def assert_playable_clip(path, size_px: int | None = None) -> None:
 
 
 # ---------------------------------------------------------------- the endpoints
+
+
+def test_the_page_is_built_without_torch():
+    """So `python app.py` serves its page while the model's libraries load (README, Speed)."""
+    code = "import sys, studio.ui; print(sorted({'torch', 'diffusers'} & set(sys.modules)))"
+    probe = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]"
 
 
 def test_endpoints_are_named_and_take_defaults_after_the_first_two(client):

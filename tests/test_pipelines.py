@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.pipelines import GeneratePipeline, load_components
-from models.pipelines.task_detection import detect_task
+from models.task_detection import detect_task
 from studio.world.edits import render_edit, sample_edit
 
 FAST = dict(num_inference_steps=2, upsampler_steps=1)

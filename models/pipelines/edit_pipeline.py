@@ -7,7 +7,7 @@ import torch
 from models import sampling_defaults as defaults
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
-from models.pipelines.task_detection import detect_task
+from models.task_detection import detect_task
 from models.text_encoder import TextEmbeddings
 
 

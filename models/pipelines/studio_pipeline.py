@@ -22,11 +22,11 @@ from diffusers.utils import BaseOutput
 
 from models.audio_vae import AudioVAE
 from models.joint_transformer import JointDenoisingTransformer, JointTransformerOutput
+from models.sampling_defaults import MAX_SEED
 from models.text_encoder import TextEmbeddings, TextEncoder, default_text_encoder_path
 from models.video_vae import VideoVAE
 
 SCHEDULERS = {"flow_euler": FlowMatchEulerDiscreteScheduler, "ddpm": DDPMScheduler, "ddim": DDIMScheduler}
-MAX_SEED = 2**63 - 1
 
 ProgressCallback = Callable[[int, int], None]  # (steps done, total steps)
 

@@ -22,7 +22,7 @@ from models import sampling_defaults as defaults
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import EditPipeline, GeneratePipeline, load_components
 from models.pipelines.studio_pipeline import encode_audio, encode_video, frames_to_tensor
-from models.pipelines.task_detection import detect_task
+from models.task_detection import detect_task
 from studio.evaluation.judge import audio_matches, judge_clip
 from studio.evaluation.scoring import ATTRIBUTES, Expected, expected_after, score
 from studio.media import Clip

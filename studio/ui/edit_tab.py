@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from models.pipelines.task_detection import detect_task
+from models.task_detection import detect_task
 from studio.engine import Engine
 from studio.ui import board
 from studio.ui.candidates import (VIDEO_HEIGHT_PX, Slot, candidate_row, candidates_slider, link_count, notify,

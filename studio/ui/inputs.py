@@ -10,7 +10,7 @@ what to do. Uploaded files still pass Gradio's check that they sit in its upload
 import math
 from dataclasses import dataclass
 
-from models.pipelines.studio_pipeline import MAX_SEED
+from models.sampling_defaults import MAX_SEED
 from studio import prompts
 from studio.world.spec import EDIT_TASKS
 

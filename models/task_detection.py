@@ -3,7 +3,7 @@
 Rules, not a trained model, because the tasks are few and named by a small vocabulary; the
 order matters ("remove the colours" is `style`, not `remove`; "a gray background" is
 `background`, not `style`). Its accuracy on wordings it
-was not written from is measured in tests/test_task_detection.py.
+was not written from is measured in tests/test_pipelines.py.
 """
 
 import re
