@@ -289,24 +289,24 @@ def count_flops(fn) -> int:
 
 # ---------------------------------------------------------------- training throughput
 
-def training_step(stage: str, components: dict, fmt: dict, batch_size: int, kl_weight: float, compile: bool = False):
-    """`step(i, autocast) -> samples`: one optimiser step of a stage as the training loop takes
-    it (forward, loss, backward, clipping, AdamW, EMA), on fresh modules of the model's sizes
-    and synthetic inputs of the shapes its cached data has (step i: the VAE's frame size),
-    compiled in place when the stage's config compiles."""
-    from diffusers.training_utils import EMAModel
+def training_step(cfg, components: dict, fmt: dict, compile: bool = False):
+    """`step(i, autocast) -> samples`: one optimiser step of the stage `cfg` (its StageConfig)
+    configures, as the training loop takes it (forward, loss, backward, clipping, the loop's
+    AdamW and EMA), on fresh modules of the model's sizes and synthetic inputs of the shapes
+    its cached data has (step i: the VAE's frame size), compiled in place when the config
+    compiles."""
     from torch.nn import functional as F
 
     from models.joint_transformer import JointDenoisingTransformer
     from studio.world.spec import TASKS
     from training.diffusion import Inputs, denoising_loss
-    from training.loop import Batch
+    from training.loop import Batch, optimiser_and_ema
     from training.losses import kl_loss, stft_loss
     from training.objective import training_scheduler
     from training.vae import AUDIO_CROPS_PER_CLIP, CROP_SAMPLES, VAEPair
 
     g = torch.Generator().manual_seed(0)
-    b = batch_size
+    stage, b = cfg.stage, cfg.batch_size
     if stage == "vae":
         video_vae, audio_vae = components["video_vae"], components["audio_vae"]
         model = VAEPair(type(video_vae).from_config(video_vae.config), type(audio_vae).from_config(audio_vae.config))
@@ -318,43 +318,43 @@ def training_step(stage: str, components: dict, fmt: dict, batch_size: int, kl_w
             video_out, vp, audio_out, ap = model(video, wave, g)
             rec = F.mse_loss(video_out, video) + 0.1 * F.l1_loss(video_out, video)
             audio_rec = F.l1_loss(audio_out, wave) + stft_loss(audio_out[:, 0], wave[:, 0])
-            return rec + audio_rec + kl_weight * (kl_loss(vp.mean, vp.logvar) + kl_loss(ap.mean, ap.logvar))
+            return rec + audio_rec + cfg.kl_weight * (kl_loss(vp.mean, vp.logvar) + kl_loss(ap.mean, ap.logvar))
     else:
         name = {"generator": "transformer", "upsampler": "upsampler"}.get(stage, "edit_transformer")
         source = components.get(name) or components["transformer"]
         model = JointDenoisingTransformer.from_config(source.config)
         scheduler = training_scheduler(components["scheduler"])
-        cfg, encoder = model.config, components["text_encoder"]
+        config, encoder = model.config, components["text_encoder"]
         size = fmt["size"] if stage == "upsampler" else fmt["base_size"]
         latent = components["video_vae"].latent_shape(fmt["num_frames"], size, size)[1:]
-        audio_shape = (cfg.audio_channels, components["audio_vae"].latent_length(fmt["num_samples"]))
+        audio_shape = (config.audio_channels, components["audio_vae"].latent_length(fmt["num_samples"]))
 
         def rand(*shape):
             return torch.randn(*shape, generator=g)
 
         def loss_fn(i):
-            text = (rand(b, encoder.max_length, cfg.text_dim), torch.ones(b, encoder.max_length, dtype=torch.bool),
-                    rand(b, cfg.pooled_text_dim))
-            audio = rand(b, *audio_shape) if cfg.audio_channels else None
+            text = (rand(b, encoder.max_length, config.text_dim), torch.ones(b, encoder.max_length, dtype=torch.bool),
+                    rand(b, config.pooled_text_dim))
+            audio = rand(b, *audio_shape) if config.audio_channels else None
             audio_cond = rand(b, *audio_shape) if stage.startswith("edit") else None
             task_ids = (torch.randint(1, len(TASKS), (b,), generator=g) if stage.startswith("edit")
                         else torch.zeros(b, dtype=torch.long))
-            inputs = Inputs(rand(b, cfg.video_channels, *latent), audio, rand(b, cfg.video_cond_channels, *latent),
-                            audio_cond, text, task_ids, torch.arange(b))
+            video, video_cond = rand(b, config.video_channels, *latent), rand(b, config.video_cond_channels, *latent)
+            inputs = Inputs(video, audio, video_cond, audio_cond, text, task_ids, torch.arange(b))
             return denoising_loss(model, scheduler, inputs, Batch(i, 0, g, b, 0, b))[0]
 
     model.train()
     if compile:
         model.compile()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
-    ema = EMAModel(params, decay=0.999)
+    optimizer, ema = optimiser_and_ema(cfg, params)
 
     def step(i: int, autocast: bool) -> int:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             loss = loss_fn(i)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad()
         ema.step(params)
@@ -381,8 +381,8 @@ def training_rows(components: dict, fmt: dict, repeats: int, peak_dtype: torch.d
     for stage in TRAINING_STAGES:
         cfg = load_config(TRAINING_CONFIG, stage)
         autocast = cfg.mixed_precision == "bf16"
-        eager = training_step(stage, components, fmt, cfg.batch_size, cfg.kl_weight)
-        timed = training_step(stage, components, fmt, cfg.batch_size, cfg.kl_weight, compile=True) \
+        eager = training_step(cfg, components, fmt)
+        timed = training_step(cfg, components, fmt, compile=True) \
             if cfg.compile else eager  # FLOPs are counted on the eager twin: compiled kernels hide them
 
         def pair(step):  # two steps: the VAE alternates frame sizes between them

@@ -195,6 +195,11 @@ def batch_for(cfg: StageConfig, accelerator: Accelerator, step: int, micro: int)
     return Batch(step, micro, generator, cfg.batch_size, accelerator.process_index * per_process, per_process)
 
 
+def optimiser_and_ema(cfg: StageConfig, params: list) -> tuple[torch.optim.AdamW, EMAModel]:
+    """What every stage steps (and the benchmark times): AdamW and an EMA of the weights."""
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay), EMAModel(params, decay=cfg.ema_decay)
+
+
 def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
     if cfg.batch_size % accelerator.num_processes:
         raise ValueError(f"batch_size {cfg.batch_size} must divide among {accelerator.num_processes} processes")
@@ -206,12 +211,11 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
         for module in stage.modules.values():
             module.compile()  # in place: parameter names, checkpoints and EMA are unchanged
     params = [p for m in stage.modules.values() for p in m.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer, ema = optimiser_and_ema(cfg, params)
     lr_scheduler = get_scheduler(cfg.lr_schedule, optimizer, num_warmup_steps=cfg.warmup_steps,
                                  num_training_steps=cfg.max_steps)
     *prepared, optimizer, lr_scheduler = accelerator.prepare(*stage.modules.values(), optimizer, lr_scheduler)
     modules = dict(zip(names, prepared))
-    ema = EMAModel(params, decay=cfg.ema_decay)
 
     step = 0
     checkpoints = out / "checkpoints"
