@@ -2,8 +2,8 @@
 
 Rules, not a trained model, because the tasks are few and named by a small vocabulary; the
 order matters ("remove the colours" is `style`, not `remove`; "a gray background" is
-`background`, not `style`). Its accuracy on wordings it
-was not written from is measured in tests/test_pipelines.py.
+`background`, not `style`). Its accuracy on wordings it was not written from is measured in
+tests/test_pipelines.py.
 """
 
 import re
