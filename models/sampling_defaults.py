@@ -1,6 +1,6 @@
-"""The sampling settings a request gets when it names none: one place for the pipelines,
-the engine, the CLI and the app. Plain numbers with no imports, so the studio can read them
-before the heavy libraries load.
+"""The sampling settings a request gets when it names none, and the largest seed it may
+name: one place for the pipelines, the engine, the CLI and the app. Plain numbers with no
+imports, so the studio can read them before the heavy libraries load.
 
 Step counts were chosen by measuring the judge's scores and the time per clip at several
 counts (README, Speed).
