@@ -51,6 +51,17 @@ def test_image_to_video_uses_the_image(tiny_pipelines):
     assert not np.array_equal(black.frames, white.frames)
 
 
+def test_image_to_video_keeps_the_given_first_frame(tiny_pipelines):
+    """Both stages pin the image's latent in frame 0, and the VAE is causal: another prompt and
+    seed change the clip but not its first frame."""
+    generate, _ = tiny_pipelines
+    image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    a = generate("a red circle", image=image, seed=1, **FAST)
+    b = generate("a blue square moving up", image=image, seed=2, **FAST)
+    assert np.array_equal(a.frames[0, 0], b.frames[0, 0])
+    assert not np.array_equal(a.frames[0, 2:], b.frames[0, 2:])
+
+
 def test_edit_detects_the_task_keeps_audio_and_takes_overrides(tiny_pipelines):
     _, edit = tiny_pipelines
     source, _ = render_edit(sample_edit(np.random.default_rng(0), "recolor"), 32)

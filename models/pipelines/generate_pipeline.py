@@ -35,6 +35,12 @@ class GeneratePipeline(StudioPipeline):
             cond[:, c, 0] = 1.0
         return cond
 
+    @staticmethod
+    def pinned_frames(cond: torch.Tensor, image: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """For image-to-video, (clean latents, frame mask (N, 1, T, 1, 1)) of a conditioning
+        latent from `image_condition`: the sampler keeps the given first frame exactly."""
+        return None if image is None else (cond[:, :-1], cond[:, -1:, :, :1, :1])
+
     @torch.no_grad()
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
                  num_inference_steps: int = defaults.STEPS,
@@ -62,13 +68,14 @@ class GeneratePipeline(StudioPipeline):
             (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
             return (v_uncond + guidance_scale * (v_cond - v_uncond), a_uncond + guidance_scale * (a_cond - a_uncond))
 
-        video, audio = self.denoise(velocity, video, audio, num_inference_steps, progress, 0, total_steps)
+        video, audio = self.denoise(velocity, video, audio, num_inference_steps, progress, 0, total_steps,
+                                    self.pinned_frames(cond[:n], image))
 
         # 5. Upsample the video latents (the cascade's second stage).
         if self.upsampler is not None:
             reference = self.image_condition(image, n, self.config.size)
             video = self.upsample(video, reference, text, seeds, guidance_scale, upsampler_steps, progress,
-                                  num_inference_steps, total_steps)
+                                  num_inference_steps, total_steps, known=self.pinned_frames(reference, image))
 
         # 6. Decode to frames and waveform.
         frames, waveform = self.decode(video, audio)

@@ -135,30 +135,45 @@ class StudioPipeline(DiffusionPipeline):
         return JointTransformerOutput(video=out.video.float(), audio=None if out.audio is None else out.audio.float())
 
     def denoise(self, velocity: Callable, video: torch.Tensor, audio: torch.Tensor | None, num_inference_steps: int,
-                progress: ProgressCallback | None = None, progress_offset: int = 0, progress_total: int | None = None):
+                progress: ProgressCallback | None = None, progress_offset: int = 0, progress_total: int | None = None,
+                known: tuple[torch.Tensor, torch.Tensor] | None = None):
         """The sampling loop: the scheduler integrates `velocity(video, audio, t)` (guidance
         already applied) from noise to clean latents. Video and audio are stepped as one
-        packed tensor so the scheduler advances once per step."""
+        packed tensor so the scheduler advances once per step.
+
+        `known` = (clean video latents, frame mask (N, 1, T, 1, 1)) pins latent frames the
+        request already gives (image-to-video's first frame): before every step they are reset
+        to the scheduler's noising of their clean latents, with the starting noise, and at the
+        end to the clean latents, so the other frames are denoised around them (RePaint-style
+        replacement)."""
         scheduler = copy.deepcopy(self.scheduler)  # per call: the scheduler keeps step state
         scheduler.set_timesteps(num_inference_steps)
         split = video[0].numel()
+        start_noise = video
         packed = pack(video, audio)
         with self.progress_bar(total=len(scheduler.timesteps)) as bar:
             for i, t in enumerate(scheduler.timesteps):
                 video, audio = unpack(packed, video.shape, audio.shape if audio is not None else None, split)
+                if known is not None:
+                    video = torch.lerp(video, noised(scheduler, known[0], start_noise, t), known[1])
                 v_video, v_audio = velocity(video, audio, t)
-                packed = scheduler.step(pack(v_video, v_audio), t, packed).prev_sample
+                packed = scheduler.step(pack(v_video, v_audio), t, pack(video, audio)).prev_sample
                 bar.update()
                 if progress is not None:
                     progress(progress_offset + i + 1, progress_total or num_inference_steps)
-        return unpack(packed, video.shape, audio.shape if audio is not None else None, split)
+        video, audio = unpack(packed, video.shape, audio.shape if audio is not None else None, split)
+        if known is not None:
+            video = torch.lerp(video, known[0], known[1])
+        return video, audio
 
     def upsample(self, base_video: torch.Tensor, reference: torch.Tensor, text: TextEmbeddings, seeds: list[int],
                  guidance_scale: float, num_inference_steps: int, progress: ProgressCallback | None,
-                 progress_offset: int, progress_total: int, task_ids: torch.Tensor | None = None) -> torch.Tensor:
+                 progress_offset: int, progress_total: int, task_ids: torch.Tensor | None = None,
+                 known: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """The cascade's second stage: full-size video latents conditioned on the base latents
         (nearest-upsampled) and a full-size reference with its mask (the input image in frame
-        0, the source video of an edit, or blank), so detail the base size lost can return."""
+        0, the source video of an edit, or blank), so detail the base size lost can return;
+        `known` pins latent frames as in `denoise`."""
         shape, _ = self.latent_shapes(self.config.size)
         factor = shape[-1] // base_video.shape[-1]
         cond = torch.cat([F.interpolate(base_video, scale_factor=(1, factor, factor), mode="nearest"), reference], 1)
@@ -172,7 +187,7 @@ class StudioPipeline(DiffusionPipeline):
             return uncond + guidance_scale * (cond_out - uncond), None
 
         video, _ = self.denoise(velocity, self.noise(seeds, shape, salt=2), None, num_inference_steps,
-                                progress, progress_offset, progress_total)
+                                progress, progress_offset, progress_total, known)
         return video
 
     # ------------------------------------------------------------ decoding
@@ -187,6 +202,14 @@ class StudioPipeline(DiffusionPipeline):
                                          num_samples=self.config.num_samples).sample
         waveform = waveform[:, 0].clamp(-1, 1)
         return frames.numpy(), waveform.float().numpy()
+
+
+def noised(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """`clean` latents noised to timestep `t` along the scheduler's own forward path."""
+    timesteps = t.reshape(1).expand(len(clean))
+    if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
+        return scheduler.scale_noise(clean, timesteps, noise)
+    return scheduler.add_noise(clean, noise, timesteps)
 
 
 def pack(video: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
