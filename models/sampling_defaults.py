@@ -7,7 +7,6 @@ counts (README, Speed).
 """
 
 STEPS = 16  # flow-matching steps of the base stage
-FIRST_FRAME_STEPS = 8  # text-to-video's first pass, which only keeps the first frame (0: one pass)
 EDIT_STEPS = 12  # an edit samples three guidance branches a step: fewer steps keep it within a second
 UPSAMPLER_STEPS = 8  # and of the upsampler
 GUIDANCE = 4.0  # classifier-free guidance of generation; an edit's text guidance

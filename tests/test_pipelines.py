@@ -62,22 +62,6 @@ def test_image_to_video_keeps_the_given_first_frame(tiny_pipelines):
     assert not np.array_equal(a.frames[0, 2:], b.frames[0, 2:])
 
 
-def test_text_to_video_samples_a_first_frame_then_the_clip_from_it(tiny_checkpoint):
-    """The first pass is a one-pass clip of `first_frame_steps` with the same seed; its first
-    latent frame (the first decoded frame, the VAE being causal) is kept and the rest resampled."""
-    components, clip_format = load_components(tiny_checkpoint)
-    base_only = GeneratePipeline(**{**components, "upsampler": None}, **clip_format)
-    base_only.set_progress_bar_config(disable=True)
-    one_pass = base_only("a red circle moving left", seed=4, num_inference_steps=3, first_frame_steps=0)
-    two_pass = base_only("a red circle moving left", seed=4, num_inference_steps=2, first_frame_steps=3)
-    assert np.array_equal(one_pass.frames[0, 0], two_pass.frames[0, 0])
-    assert not np.array_equal(one_pass.frames[0, 2:], two_pass.frames[0, 2:])
-    image = base_only("a red circle", image=np.zeros((16, 16, 3), np.uint8), seed=4, num_inference_steps=2,
-                      first_frame_steps=3)  # image-to-video has its first frame: no first pass
-    assert np.array_equal(image.frames, base_only("a red circle", image=np.zeros((16, 16, 3), np.uint8), seed=4,
-                                                  num_inference_steps=2, first_frame_steps=0).frames)
-
-
 def test_edit_detects_the_task_keeps_audio_and_takes_overrides(tiny_pipelines):
     _, edit = tiny_pipelines
     source, _ = render_edit(sample_edit(np.random.default_rng(0), "recolor"), 32)
@@ -98,7 +82,6 @@ def test_edit_detects_the_task_keeps_audio_and_takes_overrides(tiny_pipelines):
     (dict(seed=-1), "seed must be"),
     (dict(seed=2**64), "seed must be"),
     (dict(num_candidates=0), "candidates"),
-    (dict(first_frame_steps=-1), "first-frame steps"),
     (dict(image=np.zeros((10, 20, 3), np.uint8)), "square"),
 ])
 def test_generate_rejects_bad_input_clearly(tiny_pipelines, kwargs, message):

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from models.pipelines import GeneratePipeline, load_components
-from models.pipelines.generate_pipeline import first_frame_condition
 from studio import media
 from studio.world.spec import TASKS
 from training.data import CachedData, Encoders, ensure_cache, ensure_dataset
@@ -66,6 +65,15 @@ def draw(batch: Batch, population: torch.Tensor | int) -> torch.Tensor:
     n = population if isinstance(population, int) else len(population)
     picks = torch.randint(0, n, (batch.global_size,), generator=batch.generator)
     return picks if isinstance(population, int) else population[picks]
+
+
+def first_frame_condition(image: torch.Tensor, has_image: torch.Tensor, latent_frames: int) -> torch.Tensor:
+    """Image latents (G, C, 1, h, w) -> conditioning (G, C + 1, T', h, w): the image in latent
+    frame 0 and a mask marking it, blank where `has_image` (G,) is 0."""
+    cond = torch.zeros(image.shape[0], image.shape[1] + 1, latent_frames, *image.shape[3:])
+    cond[:, :-1, :1] = image * has_image.view(-1, 1, 1, 1, 1)
+    cond[:, -1, 0] = has_image.view(-1, 1, 1)
+    return cond
 
 
 def generation_inputs(data: CachedData, batch: Batch, text_dropout: float, image_dropout: float) -> Inputs:

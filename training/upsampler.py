@@ -10,12 +10,11 @@ restore detail of what an edit kept.
 import torch
 
 from models.pipelines import save_components
-from models.pipelines.generate_pipeline import first_frame_condition
 from models.presets import build_transformers
 from training.config import parse_args
 from training.data import read_records
-from training.diffusion import (choose_kind, denoising_loss, edit_inputs, generation_inputs, load_run,
-                                upsampler_inputs, write_generation_samples)
+from training.diffusion import (choose_kind, denoising_loss, edit_inputs, first_frame_condition, generation_inputs,
+                                load_run, upsampler_inputs, write_generation_samples)
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
 
