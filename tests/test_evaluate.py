@@ -1,12 +1,19 @@
-"""The quality-bar evaluation end to end on a tiny checkpoint, and its tables."""
+"""The quality-bar evaluation end to end on a tiny checkpoint, its tables, and the word-sensitivity
+diagnostic."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from models.joint_transformer import JointDenoisingTransformer
+from models.pipelines import load_components
 from studio.evaluation.evaluate import ablation_table, bars_table, ceiling_table
+from studio.evaluation.word_sensitivity import ATTRIBUTES, NOISE_LEVELS, swapped, word_sensitivity
+from studio.world.scene import Scene, WorldObject
 from studio.world.spec import EDIT_TASKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,3 +68,36 @@ def test_bars_hold_at_their_targets_and_not_below():
     assert "| edit recolor: PSNR against the exact target | ≥ 24.0 dB | 24.0 dB | yes |" in table
     assert "edit add: PSNR" not in table and "| edit add: success | ≥ 80 % | 50 % | no |" in table
     assert "| stage | 65 % | 24.0 dB |" in ablation_table({"stage": metrics["edit"]})
+
+
+def test_word_sensitivity_swaps_one_word_and_measures_only_the_text(tiny_checkpoint):
+    """Each swap changes exactly its attribute (motion: the opposite direction); both captions
+    see the same noise, so a denoiser that ignores its text shows no difference at all."""
+    scene = Scene("navy", (WorldObject("circle", "red", "small", "up", 30.0, 40.0),))
+    rng = np.random.default_rng(0)
+    assert swapped(scene, "motion", rng).objects[0].motion == "down"
+    for attribute in ("colour", "shape", "size"):
+        other = swapped(scene, attribute, rng).objects[0]
+        assert getattr(other, attribute) != getattr(scene.objects[0], attribute)
+        assert [getattr(other, a) for a in ATTRIBUTES if a not in (attribute, "background")] == \
+            [getattr(scene.objects[0], a) for a in ATTRIBUTES if a not in (attribute, "background")]
+    assert swapped(scene, "background", rng).background != "navy"
+
+    components, clip_format = load_components(tiny_checkpoint)
+    listening = word_sensitivity(components, clip_format, clips=2)
+    assert set(listening) == set(ATTRIBUTES) and all(set(v) == set(NOISE_LEVELS) for v in listening.values())
+    assert any(written != other for levels in listening.values() for written, other, _ in levels.values())
+    with torch.no_grad():  # text reaches the denoiser through cross-attention and the pooled vector: cut both
+        for block in components["transformer"].blocks:
+            block.cross_attn.to_out.weight.zero_()
+            block.cross_attn.to_out.bias.zero_()
+        components["transformer"].pooled_text_embed[0].weight.zero_()
+    deaf = word_sensitivity(components, clip_format, clips=2)
+    assert all(np.isclose(written, other, rtol=1e-6, atol=0) for levels in deaf.values()
+               for written, other, _ in levels.values())
+
+
+def test_word_sensitivity_refuses_a_folder_that_is_no_checkpoint(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "studio.evaluation.word_sensitivity", "--model", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 2 and "model_index.json" in done.stderr and "Traceback" not in done.stderr
