@@ -156,8 +156,9 @@ class StudioPipeline(DiffusionPipeline):
                 video, audio = unpack(packed, video.shape, audio.shape if audio is not None else None, split)
                 if known is not None:
                     video = torch.lerp(video, noised(scheduler, known[0], start_noise, t), known[1])
+                    packed = pack(video, audio)
                 v_video, v_audio = velocity(video, audio, t)
-                packed = scheduler.step(pack(v_video, v_audio), t, pack(video, audio)).prev_sample
+                packed = scheduler.step(pack(v_video, v_audio), t, packed).prev_sample
                 bar.update()
                 if progress is not None:
                     progress(progress_offset + i + 1, progress_total or num_inference_steps)

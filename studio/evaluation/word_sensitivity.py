@@ -38,7 +38,7 @@ SEED = 20261122
 def swapped(scene, attribute: str, rng: np.random.Generator):
     """The scene with `attribute` changed: the opposite direction for motion, else another value."""
     if attribute == "background":
-        return type(scene)(rng.choice([b for b in CHOICES["background"] if b != scene.background]), scene.objects)
+        return type(scene)(str(rng.choice([b for b in CHOICES["background"] if b != scene.background])), scene.objects)
     current = getattr(scene.objects[0], attribute)
     value = OPPOSITE[current] if attribute == "motion" else rng.choice([v for v in CHOICES[attribute] if v != current])
     return scene.with_object(0, **{attribute: str(value)})
@@ -65,7 +65,8 @@ def word_sensitivity(components: dict, clip_format: dict, clips: int, seed: int 
             if len(scene.objects) != 1 or scene.objects[0].motion == "still":
                 continue  # one object, moving: every attribute has a word to swap
             truth = render_clip(scene, clip_format["size"])
-            video = encode_video(components["video_vae"], frames_to_tensor(truth.frames[None], clip_format["base_size"]))
+            frames = frames_to_tensor(truth.frames[None], clip_format["base_size"])
+            video = encode_video(components["video_vae"], frames)
             audio = encode_audio(components["audio_vae"], truth.audio[None])
             cond = torch.zeros(1, video.shape[1] + 1, *video.shape[2:])  # text-to-video: no first frame
             for attribute in ATTRIBUTES:
