@@ -72,7 +72,8 @@ def test_bars_hold_at_their_targets_and_not_below():
 
 def test_word_sensitivity_swaps_one_word_and_measures_only_the_text(tiny_checkpoint):
     """Each swap changes exactly its attribute (motion: the opposite direction); both captions
-    see the same noise, so a denoiser that ignores its text shows no difference at all."""
+    see the same noise, so a denoiser that ignores its text shows no difference at all; the
+    first-frame mode gives the denoiser a condition it did not have."""
     scene = Scene("navy", (WorldObject("circle", "red", "small", "up", 30.0, 40.0),))
     rng = np.random.default_rng(0)
     assert swapped(scene, "motion", rng).objects[0].motion == "down"
@@ -87,6 +88,8 @@ def test_word_sensitivity_swaps_one_word_and_measures_only_the_text(tiny_checkpo
     listening = word_sensitivity(components, clip_format, clips=2)
     assert set(listening) == set(ATTRIBUTES) and all(set(v) == set(NOISE_LEVELS) for v in listening.values())
     assert any(written != other for levels in listening.values() for written, other, _ in levels.values())
+    given = word_sensitivity(components, clip_format, clips=2, first_frame=True)  # same clips and noise
+    assert given["colour"][NOISE_LEVELS[0]][0] != listening["colour"][NOISE_LEVELS[0]][0]
     with torch.no_grad():  # text reaches the denoiser through cross-attention and the pooled vector: cut both
         for block in components["transformer"].blocks:
             block.cross_attn.to_out.weight.zero_()

@@ -4,10 +4,11 @@ On true one-object Shapes World clips, the base denoiser's loss with the caption
 compared with its loss when one attribute's word is swapped (colour, shape, size, motion
 direction, background), at a few noise levels, with the same noise. A word the model uses
 raises the loss when swapped; a word it ignores does not. This is how the README's "Where the
-quality is lost" found that the direction words barely move the shipped generator while colour
-words do.
+quality is lost" found that the direction words barely move the shipped generator from text
+alone, while they do once the clip's true first frame is given (`--first-frame`, the
+image-to-video condition).
 
-Run: python -m studio.evaluation.word_sensitivity [--model assets/shapes] [--clips 40]
+Run: python -m studio.evaluation.word_sensitivity [--model assets/shapes] [--clips 40] [--first-frame]
 """
 
 import argparse
@@ -18,7 +19,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 from tqdm import tqdm
 
-from models.pipelines import load_components
+from models.pipelines import GeneratePipeline, load_components
 from models.pipelines.studio_pipeline import encode_audio, encode_video, frames_to_tensor
 from studio.world import spec
 from studio.world.captions import caption
@@ -52,10 +53,14 @@ def schedule_index(scheduler, timestep: int) -> int:
 
 
 @torch.no_grad()
-def word_sensitivity(components: dict, clip_format: dict, clips: int, seed: int = SEED) -> dict:
+def word_sensitivity(components: dict, clip_format: dict, clips: int, first_frame: bool = False,
+                     seed: int = SEED) -> dict:
     """attribute -> {timestep: (mean loss as written, mean loss swapped, share of clips where
-    the written caption's loss is lower)}."""
+    the written caption's loss is lower)}; with `first_frame`, the denoiser is given each clip's
+    true first frame as image-to-video gives it."""
     model, encoder = components["transformer"], components["text_encoder"]
+    pipe = GeneratePipeline(**{name: components[name] for name in ("text_encoder", "video_vae", "audio_vae",
+                                                                   "transformer", "scheduler")}, **clip_format)
     scheduler = training_scheduler(components["scheduler"])
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     losses = {a: {t: [] for t in NOISE_LEVELS} for a in ATTRIBUTES}  # (written, swapped) pairs
@@ -68,7 +73,7 @@ def word_sensitivity(components: dict, clip_format: dict, clips: int, seed: int 
             frames = frames_to_tensor(truth.frames[None], clip_format["base_size"])
             video = encode_video(components["video_vae"], frames)
             audio = encode_audio(components["audio_vae"], truth.audio[None])
-            cond = torch.zeros(1, video.shape[1] + 1, *video.shape[2:])  # text-to-video: no first frame
+            cond = pipe.image_condition(truth.frames[0] if first_frame else None, 1, clip_format["base_size"])
             for attribute in ATTRIBUTES:
                 text = encoder.encode([caption(scene), caption(swapped(scene, attribute, rng))])
                 for t in NOISE_LEVELS:
@@ -102,6 +107,7 @@ def main(argv=None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(REPO_ROOT / "assets/shapes"), help="checkpoint folder")
     parser.add_argument("--clips", type=int, default=40, help="true one-object moving clips (default 40)")
+    parser.add_argument("--first-frame", action="store_true", help="give the denoiser each clip's first frame")
     args = parser.parse_args(argv)
     if args.clips < 1:
         parser.error("--clips must be at least 1")
@@ -109,7 +115,7 @@ def main(argv=None) -> int:
         components, clip_format = load_components(args.model)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
-    print(table(word_sensitivity(components, clip_format, args.clips)))
+    print(table(word_sensitivity(components, clip_format, args.clips, args.first_frame)))
     return 0
 
 
