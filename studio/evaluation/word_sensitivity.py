@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from models.pipelines import GeneratePipeline, load_components
 from models.pipelines.studio_pipeline import encode_audio, encode_video, frames_to_tensor
+from studio.evaluation.text_probe import ATTRIBUTES, CLASSES
 from studio.world import spec
 from studio.world.captions import caption
 from studio.world.render import render_clip
@@ -29,19 +30,17 @@ from training.objective import noisy_and_target, training_scheduler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOISE_LEVELS = (500, 800, 950)  # timesteps in the scheduler's units (1000 = pure noise)
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
-CHOICES = {"colour": tuple(spec.COLOURS), "shape": spec.SHAPES, "size": tuple(spec.SIZE_PX),
-           "background": tuple(spec.BACKGROUNDS)}
-ATTRIBUTES = ("colour", "shape", "size", "motion", "background")
+OPPOSITE = {m: next(o for o, (x, y) in spec.MOTION_DIRECTION.items() if (x, y) == (-dx, -dy) and o != m)
+            for m, (dx, dy) in spec.MOTION_DIRECTION.items() if m != "still"}
 SEED = 20261122
 
 
 def swapped(scene, attribute: str, rng: np.random.Generator):
     """The scene with `attribute` changed: the opposite direction for motion, else another value."""
     if attribute == "background":
-        return type(scene)(str(rng.choice([b for b in CHOICES["background"] if b != scene.background])), scene.objects)
+        return type(scene)(str(rng.choice([b for b in CLASSES["background"] if b != scene.background])), scene.objects)
     current = getattr(scene.objects[0], attribute)
-    value = OPPOSITE[current] if attribute == "motion" else rng.choice([v for v in CHOICES[attribute] if v != current])
+    value = OPPOSITE[current] if attribute == "motion" else rng.choice([v for v in CLASSES[attribute] if v != current])
     return scene.with_object(0, **{attribute: str(value)})
 
 
