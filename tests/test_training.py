@@ -60,12 +60,14 @@ def test_every_stage_then_export_and_generate(after_vae, tmp_path):
     assert {"clips-00000.safetensors", "edits-00000.safetensors", "image_edits-00000.safetensors",
             "animated_edits-00000.safetensors"} <= set(cached)
 
+    (run_dir / "NOTES.md").write_text("The generator was trained on for a new audio VAE.\n")
     out = tmp_path / "exported"
     result = subprocess.run([sys.executable, "-m", "training.export", "--config", str(CONFIG), "--output-dir",
                              str(run_dir), "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     card = (out / "README.md").read_text()
     assert "| generator | 4 |" in card and "edit_transformer" in card
+    assert "## Run notes\n\nThe generator was trained on for a new audio VAE." in card
     assert weights(out / "transformer")["video_embed.weight"].dtype == torch.float16
 
     from studio.engine import Engine

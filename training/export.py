@@ -3,8 +3,8 @@
     python -m training.export --config training/configs/shapes.yaml --out assets/shapes
 
 The card states each model's config, the data, the steps and wall time of each stage (from
-its log and runs/recipe_times.txt) and the measured metrics (metrics.json, written by
-`python -m studio.evaluation.evaluate`) when present.
+its log and runs/recipe_times.txt), the run's NOTES.md if it has one, and the measured metrics
+(metrics.json, written by `python -m studio.evaluation.evaluate`) when present.
 """
 
 import argparse
@@ -48,6 +48,9 @@ def model_card(cfg, components: dict, fmt: dict, metrics: dict | None) -> str:
              f"{cfg.world_seed}, held out: {', '.join(cfg.holdout)}).", "",
              f"Clip format: {json.dumps(fmt)}", "", "## Stages", "", *stage_summary(cfg.run_path), "",
              "## Components", ""]
+    notes = cfg.run_path / "NOTES.md"  # how the run departed from a plain recipe run, if it did
+    if notes.is_file():
+        lines[-2:-2] = ["## Run notes", "", notes.read_text().strip(), ""]
     for name, module in sorted(components.items()):
         config = dict(getattr(module, "config", {})) if name != "text_encoder" else {"name_or_path": "default"}
         config = {k: v for k, v in config.items() if not k.startswith("_")}
