@@ -5,7 +5,7 @@ and how loud they are. An earlier waveform VAE here (learned STFT, gated overlap
 to learn phase and never did: its round trip scored 3 % on the judge's pitch. So this one
 encodes and decodes log magnitudes (2048-point window, hop 250) and leaves phase to a phase
 vocoder (`models.phase_vocoder`), which turns true magnitudes back into audio the judge hears
-right on every clip tried. Each frame's spectrum goes through per-frame layers (peaks anywhere
+right on all 60 world clips tried. Each frame's spectrum goes through per-frame layers (peaks anywhere
 on the frequency axis) with short convolutions across frames for glides.
 
 Compression rule (waveform `(B, 1, N)` in [-1, 1] -> latent `(B, C, ceil(N / hop))`): `encode`

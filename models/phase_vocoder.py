@@ -41,13 +41,14 @@ def synthesise(magnitude: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     peak &= magnitude > PEAK_FLOOR * magnitude.amax(dim=1, keepdim=True)
     offset = torch.zeros_like(magnitude)  # parabolic interpolation of the peak's true bin
     offset[:, 1:-1] = (0.5 * (a - c) / (a - 2 * b + c).clamp(max=-1e-9)).clamp(-0.5, 0.5)
-    advance = 2 * math.pi * (torch.arange(num_bins, dtype=magnitude.dtype)[:, None] + offset) * hop / n_fft
+    bins = torch.arange(num_bins, device=magnitude.device)
+    advance = 2 * math.pi * (bins.to(magnitude.dtype)[:, None] + offset) * hop / n_fft  # radians per hop
 
-    bins = torch.arange(num_bins, device=magnitude.device).view(1, -1, 1).expand_as(magnitude)
+    index = bins.view(1, -1, 1).expand_as(magnitude)
     far = 2 * num_bins
-    below = torch.where(peak, bins, -far).cummax(dim=1).values
-    above = torch.where(peak, bins, far).flip(1).cummin(dim=1).values.flip(1)
-    owner = torch.where(bins - below <= above - bins, below, above).clamp(0, num_bins - 1)  # nearest peak
+    below = torch.where(peak, index, -far).cummax(dim=1).values
+    above = torch.where(peak, index, far).flip(1).cummin(dim=1).values.flip(1)
+    owner = torch.where(index - below <= above - index, below, above).clamp(0, num_bins - 1)  # nearest peak
 
     phase = torch.empty_like(magnitude)
     previous = torch.zeros(batch, num_bins, dtype=magnitude.dtype, device=magnitude.device)
@@ -55,7 +56,7 @@ def synthesise(magnitude: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
         peak_phase = torch.remainder(previous + advance[:, :, frame], 2 * math.pi)
         previous = peak_phase.gather(1, owner[:, :, frame])
         phase[:, :, frame] = previous
-    centre_to_start = 1 - 2 * (torch.arange(num_bins, device=magnitude.device) % 2)  # phases measured from the frame's centre
+    centre_to_start = 1 - 2 * (bins % 2)  # the phases above are measured from each frame's centre
     window = _window(n_fft, magnitude)
     spectrum = torch.polar(magnitude * (window.sum() / 2), phase) * centre_to_start[:, None]
     return torch.istft(spectrum, n_fft, hop, window=window, center=True, length=num_frames * hop)

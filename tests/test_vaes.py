@@ -207,3 +207,5 @@ def test_audio_rejects_bad_input():
         vae.decode(torch.zeros(1, 3, 10))
     with pytest.raises(ValueError, match="num_samples"):
         vae.decode(torch.zeros(1, 4, 10), num_samples=101)
+    with pytest.raises(ValueError, match="n_fft >= 2 \\* hop_length"):
+        AudioVAE(hop_length=250, n_fft=256)
