@@ -1,4 +1,5 @@
-"""VideoVAE and AudioVAE: shape rules, causality, images as one-frame videos, save/load."""
+"""VideoVAE, AudioVAE and the phase vocoder: shape rules, causality, images as one-frame videos,
+save/load, tones rebuilt from their magnitudes."""
 
 import math
 
