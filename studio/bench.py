@@ -295,15 +295,12 @@ def training_step(cfg, components: dict, fmt: dict, compile: bool = False):
     AdamW and EMA), on fresh modules of the model's sizes and synthetic inputs of the shapes
     its cached data has (step i: the VAE's frame size), compiled in place when the config
     compiles."""
-    from torch.nn import functional as F
-
     from models.joint_transformer import JointDenoisingTransformer
     from studio.world.spec import TASKS
     from training.diffusion import Inputs, denoising_loss
     from training.loop import Batch, optimiser_and_ema
-    from training.losses import kl_loss
     from training.objective import training_scheduler
-    from training.vae import AUDIO_CROPS_PER_CLIP, CROP_SAMPLES, VAEPair
+    from training.vae import AUDIO_CROPS_PER_CLIP, CROP_SAMPLES, VAEPair, vae_loss
 
     g = torch.Generator().manual_seed(0)
     stage, b = cfg.stage, cfg.batch_size
@@ -315,10 +312,7 @@ def training_step(cfg, components: dict, fmt: dict, compile: bool = False):
             size = fmt["base_size"] if i % 2 else fmt["size"]  # as training alternates them
             video = torch.rand(b, 3, fmt["num_frames"], size, size, generator=g) * 2 - 1
             wave = torch.rand(b * AUDIO_CROPS_PER_CLIP, 1, CROP_SAMPLES, generator=g) * 2 - 1
-            video_out, vp, spectrum_out, spectrum, ap = model(video, wave, g)
-            rec = F.mse_loss(video_out, video) + 0.1 * F.l1_loss(video_out, video)
-            audio_rec = F.l1_loss(spectrum_out, spectrum)
-            return rec + audio_rec + cfg.kl_weight * (kl_loss(vp.mean, vp.logvar) + kl_loss(ap.mean, ap.logvar))
+            return vae_loss(model, video, wave, g, cfg.kl_weight)[0]
     else:
         name = {"generator": "transformer", "upsampler": "upsampler"}.get(stage, "edit_transformer")
         source = components.get(name) or components["transformer"]

@@ -55,6 +55,17 @@ def object_weights(video: torch.Tensor) -> torch.Tensor:
     return 1 + OBJECT_WEIGHT * away.float()
 
 
+def vae_loss(pair: VAEPair, video: torch.Tensor, wave: torch.Tensor, generator: torch.Generator,
+             kl_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The stage's loss (and its parts): object-weighted L1 on pixels, L1 on the audio's log
+    magnitudes, and both posteriors' KL."""
+    video_out, vp, spectrum_out, spectrum, ap = pair(video, wave, generator)
+    video_rec = (object_weights(video) * (video_out - video).abs()).mean()
+    audio_rec = F.l1_loss(spectrum_out, spectrum)
+    kl = kl_loss(vp.mean, vp.logvar) + kl_loss(ap.mean, ap.logvar)
+    return video_rec + audio_rec + kl_weight * kl, {"video": video_rec, "audio": audio_rec, "kl": kl}
+
+
 def load_pixels(dataset, fmt: dict) -> tuple[np.ndarray, np.ndarray]:
     """(N, T, H, W, 3) uint8 frames and (N, samples) audio of up to MAX_CLIPS clips."""
     records = read_records(dataset, ("t2v", "i2v", "edit"))[:MAX_CLIPS]
@@ -87,12 +98,8 @@ def main() -> None:
                                                  generator=g)).flatten()
         wave = torch.from_numpy(np.stack([audio[i, o:o + CROP_SAMPLES] for i, o in
                                           zip(audio_index.tolist(), offsets.tolist())]))[:, None]
-        video_out, vp, spectrum_out, spectrum, ap = modules["vaes"](video, wave, g)
-        video_rec = (object_weights(video) * (video_out - video).abs()).mean()
-        audio_rec = F.l1_loss(spectrum_out, spectrum)
-        kl = kl_loss(vp.mean, vp.logvar) + kl_loss(ap.mean, ap.logvar)
-        total = video_rec + audio_rec + cfg.kl_weight * kl
-        return total, {"video": video_rec.item(), "audio": audio_rec.item(), "kl": kl.item()}
+        total, parts = vae_loss(modules["vaes"], video, wave, g, cfg.kl_weight)
+        return total, {name: part.item() for name, part in parts.items()}
 
     def validate(modules, step, folder):
         vaes = modules["vaes"]
