@@ -108,14 +108,26 @@ def test_a_compiled_run_saves_and_resumes_like_an_eager_one(after_vae, tmp_path)
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=2e-2) for k in a)
 
 
+def learning_rates(run_dir: Path, stage_name: str) -> list[float]:
+    return [json.loads(line)["lr"] for line in (run_dir / stage_name / "log.jsonl").read_text().splitlines()]
+
+
 @pytest.mark.slow
 def test_two_processes_synchronise_and_match_one_process(after_vae, tmp_path):
+    """Also with a warm-up and a cool-down: the schedule advances once per step whatever the
+    number of processes (Accelerate's default would step it once per process)."""
+    config = tmp_path / "tiny_scheduled.yaml"
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["stages"]["generator"].update(warmup_steps=1, decay_steps=2)
+    config.write_text(yaml.safe_dump(raw))
     one = copy_run(after_vae, tmp_path, "one")
     two = copy_run(after_vae, tmp_path, "two")
-    stage("generator", one, "--max-steps", 3)
+    stage("generator", one, "--max-steps", 3, config=config)
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    stage("generator", two, "--max-steps", 3, launcher=launcher)
+    stage("generator", two, "--max-steps", 3, launcher=launcher, config=config)
+    lr = raw["lr"]
+    assert learning_rates(one, "generator") == learning_rates(two, "generator") == [0.0, lr, lr / 2]
     rank0, rank1 = digest(two, "generator", 0), digest(two, "generator", 1)
     assert rank0["parameters_sha256"] == rank1["parameters_sha256"], "the two processes did not stay in sync"
     # Equal up to rounding: the tiny generator runs in bf16, whose sums differ by batch split.

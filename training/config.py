@@ -30,7 +30,7 @@ class StageConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 0
-    lr_schedule: str = "constant_with_warmup"
+    decay_steps: int = 0  # the last N of max_steps take the learning rate linearly to zero
     max_grad_norm: float = 1.0
     ema_decay: float = 0.99
     mixed_precision: str = "no"  # "bf16" where the hardware has it

@@ -28,8 +28,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
-from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed  # noqa: E402
-from diffusers.optimization import get_scheduler  # noqa: E402
+from accelerate.utils import (  # noqa: E402
+    DataLoaderConfiguration,
+    DistributedDataParallelKwargs,
+    ProjectConfiguration,
+    set_seed,
+)
 from diffusers.training_utils import EMAModel  # noqa: E402
 from safetensors.torch import load_file, safe_open, save_file  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -80,6 +84,9 @@ def make_accelerator(cfg: StageConfig) -> Accelerator:
         cpu=not torch.cuda.is_available(),
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.grad_accum,
+        # A step's batch is already the global batch (`batch_for` slices it), so the learning
+        # rate schedule advances once per step, not once per process.
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=str(cfg.output_path),
                                             logging_dir=str(cfg.output_path / "logs")),
@@ -200,9 +207,21 @@ def optimiser_and_ema(cfg: StageConfig, params: list) -> tuple[torch.optim.AdamW
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay), EMAModel(params, decay=cfg.ema_decay)
 
 
+def learning_rate_factor(cfg: StageConfig, step: int) -> float:
+    """Warm-up, a constant rate, then a linear cool-down to zero over the last `decay_steps`
+    (warmup-stable-decay): the cool-down settles the loss where a constant rate had plateaued,
+    and a checkpoint from the constant phase can be trained on to a later `max_steps`."""
+    if step < cfg.warmup_steps:
+        return step / cfg.warmup_steps
+    return min(1.0, max(0.0, (cfg.max_steps - step) / cfg.decay_steps)) if cfg.decay_steps else 1.0
+
+
 def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
     if cfg.batch_size % accelerator.num_processes:
         raise ValueError(f"batch_size {cfg.batch_size} must divide among {accelerator.num_processes} processes")
+    if min(cfg.warmup_steps, cfg.decay_steps) < 0 or cfg.warmup_steps + cfg.decay_steps > cfg.max_steps:
+        raise ValueError(f"warmup_steps {cfg.warmup_steps} and decay_steps {cfg.decay_steps} must be >= 0 and fit "
+                         f"in max_steps {cfg.max_steps}")
     set_seed(cfg.seed)
     out = cfg.output_path
     out.mkdir(parents=True, exist_ok=True)
@@ -212,8 +231,7 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
             module.compile()  # in place: parameter names, checkpoints and EMA are unchanged
     params = [p for m in stage.modules.values() for p in m.parameters() if p.requires_grad]
     optimizer, ema = optimiser_and_ema(cfg, params)
-    lr_scheduler = get_scheduler(cfg.lr_schedule, optimizer, num_warmup_steps=cfg.warmup_steps,
-                                 num_training_steps=cfg.max_steps)
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(cfg, step))
     *prepared, optimizer, lr_scheduler = accelerator.prepare(*stage.modules.values(), optimizer, lr_scheduler)
     modules = dict(zip(names, prepared))
 
@@ -231,7 +249,7 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
     while step < cfg.max_steps:
         for module in modules.values():
             module.train()
-        logs = {}
+        logs, lr = {}, lr_scheduler.get_last_lr()[0]  # this step's learning rate
         for micro in range(cfg.grad_accum):
             with accelerator.accumulate(*modules.values()):
                 loss, parts = stage.loss(modules, batch_for(cfg, accelerator, step, micro))
@@ -249,9 +267,9 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
         bar.set_postfix(loss=f"{logs['loss']:.4f}")
         if step % cfg.log_every == 0:
             logs = {k if k.startswith("loss") else f"loss/{k}": v for k, v in logs.items()}
-            accelerator.log({**logs, "lr": lr_scheduler.get_last_lr()[0]}, step=step)
+            accelerator.log({**logs, "lr": lr}, step=step)
             if accelerator.is_main_process:
-                append_log(log_path, {"step": step, **logs})
+                append_log(log_path, {"step": step, **logs, "lr": lr})
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
             save_checkpoint(accelerator, checkpoints, step, cfg.keep_checkpoints, ema)
         validating = cfg.validate_every and step % cfg.validate_every == 0
