@@ -66,6 +66,11 @@ class AudioVAE(ModelMixin, ConfigMixin):
         return torch.log1p(magnitudes(waveform[:, 0].float(), self.config.n_fft, self.config.hop_length)
                            / self.config.floor_amplitude)
 
+    def encode_spectrum(self, spectrum: torch.Tensor) -> DiagonalGaussianDistribution:
+        """Log magnitudes (B, F, N') from `spectrum` -> posterior over latents (B, C, N'): training
+        takes this path to reuse the spectrum its loss compares against."""
+        return DiagonalGaussianDistribution(self.encoder(spectrum))
+
     def decode_spectrum(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents (B, C, N') -> log magnitudes (B, F, N'), the training target's domain."""
         if latents.ndim != 3 or latents.shape[1] != self.config.latent_channels:
@@ -87,7 +92,7 @@ class AudioVAE(ModelMixin, ConfigMixin):
         if waveform.shape[2] == 0:
             raise ValueError("cannot encode an empty waveform")
         waveform = F.pad(waveform, (0, -waveform.shape[2] % self.config.hop_length))  # (B, 1, hop*N')
-        posterior = DiagonalGaussianDistribution(self.encoder(self.spectrum(waveform)))
+        posterior = self.encode_spectrum(self.spectrum(waveform))
         return AutoencoderKLOutput(latent_dist=posterior) if return_dict else (posterior,)
 
     def decode(self, latents: torch.Tensor, num_samples: int | None = None, return_dict: bool = True):

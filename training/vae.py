@@ -40,10 +40,10 @@ class VAEPair(nn.Module):
         video_posterior = self.video_vae.encode(video).latent_dist
         z = video_posterior.mean + video_posterior.std * torch.randn(video_posterior.mean.shape, generator=generator)
         video_out = self.video_vae.decode(z, num_frames=video.shape[2]).sample
-        audio_posterior = self.audio_vae.encode(audio).latent_dist
+        spectrum = self.audio_vae.spectrum(audio)  # (B, F, N / hop): the audio VAE's loss is on log magnitudes
+        audio_posterior = self.audio_vae.encode_spectrum(spectrum)
         za = audio_posterior.mean + audio_posterior.std * torch.randn(audio_posterior.mean.shape, generator=generator)
-        spectrum_out = self.audio_vae.decode_spectrum(za)  # (B, F, N / hop): the audio VAE's loss is on log magnitudes
-        return video_out, video_posterior, spectrum_out, self.audio_vae.spectrum(audio), audio_posterior
+        return video_out, video_posterior, self.audio_vae.decode_spectrum(za), spectrum, audio_posterior
 
 
 def object_weights(video: torch.Tensor) -> torch.Tensor:
