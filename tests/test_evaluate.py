@@ -11,7 +11,7 @@ import torch
 
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import load_components
-from studio.evaluation.evaluate import ablation_table, bars_table, ceiling_table
+from studio.evaluation.evaluate import ablation_table, bars_table, ceiling_table, edit_ceiling_table
 from studio.evaluation.word_sensitivity import ATTRIBUTES, NOISE_LEVELS, swapped, word_sensitivity
 from studio.world.scene import Scene, WorldObject
 from studio.world.spec import EDIT_TASKS
@@ -35,6 +35,8 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
     assert set(metrics["edit"]) == set(EDIT_TASKS)
     assert set(metrics["ablation"]) == {"edit_stage1", "edit_stage2"}
     assert metrics["vae_round_trip"]["clips"] == 1
+    assert set(metrics["edit_vae_round_trip"]) == set(EDIT_TASKS)
+    assert all(r["psnr_db"] > 0 for r in metrics["edit_vae_round_trip"].values() if "psnr_db" in r)
     for part in ("text_to_video", "text_to_video_held_out", "image_to_video", "vae_round_trip"):
         for key, value in metrics[part].items():
             if key.endswith("_right"):
@@ -44,6 +46,7 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
     assert "| text → video: all four right | ≥ 75 % |" in done.stdout
     assert "| edit_stage2 |" in done.stdout
     assert "| all four right |" in done.stdout
+    assert "| add |" in done.stdout and "targets through the VAEs" in done.stdout
 
 
 def test_ceiling_table_sets_generation_beside_the_vae_round_trip():
@@ -52,6 +55,14 @@ def test_ceiling_table_sets_generation_beside_the_vae_round_trip():
     table = ceiling_table({"text_to_video": generation, "vae_round_trip": {**generation, "shape_right": 0.5}})
     assert "| shape right | 23 % | 50 % |" in table and "| colour right | 46 % | 46 % |" in table
     assert table.count("\n") == 8
+
+
+def test_edit_ceiling_table_sets_each_task_beside_its_targets_through_the_vaes():
+    edits = {"recolor": {"success": 0.05, "psnr_db": 19.9}, "add": {"success": 0.08}}
+    ceiling = {"recolor": {"success": 0.8, "psnr_db": 28.6}, "add": {"success": 0.5}}
+    table = edit_ceiling_table({"edit": edits, "edit_vae_round_trip": ceiling})
+    assert "| recolor | 5 % | 80 % | 19.9 dB | 28.6 dB |" in table
+    assert "| add | 8 % | 50 % | – | – |" in table
 
 
 def test_bars_hold_at_their_targets_and_not_below():
