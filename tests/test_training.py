@@ -79,6 +79,20 @@ def test_every_stage_then_export_and_generate(after_vae, tmp_path):
     assert clip.frames.shape == edited.frames.shape == (1, 16, 32, 32, 3) and edited.task == "style"
 
 
+def test_the_decoder_stage_trains_the_decoder_and_keeps_the_latents(after_vae, tmp_path):
+    run_dir = copy_run(after_vae, tmp_path, "decoder")
+    folder = run_dir / "model" / "video_vae"
+    before, config_before = weights(folder), json.loads((folder / "config.json").read_text())
+    stage("vae_decoder", run_dir)
+    after, config_after = weights(folder), json.loads((folder / "config.json").read_text())
+    assert set(before) == set(after)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert (config_after["shift_factor"], config_after["scaling_factor"]) == \
+        (config_before["shift_factor"], config_before["scaling_factor"])
+    assert (run_dir / "vae_decoder" / "samples" / "step_0000004" / "psnr.txt").is_file()
+
+
 def test_resume_continues_the_same_run(after_vae, tmp_path):
     straight = copy_run(after_vae, tmp_path, "straight")
     stopped = copy_run(after_vae, tmp_path, "stopped")

@@ -66,6 +66,23 @@ def vae_loss(pair: VAEPair, video: torch.Tensor, wave: torch.Tensor, generator: 
     return video_rec + audio_rec + kl_weight * kl, {"video": video_rec, "audio": audio_rec, "kl": kl}
 
 
+@torch.no_grad()
+def write_reconstructions(video_vae, audio_vae, frames: np.ndarray, audio: np.ndarray, fmt: dict, folder) -> None:
+    """The first two clips beside their round trips through both VAEs, and the video's PSNR,
+    for people to watch the VAEs learn."""
+    video = frames_to_tensor(frames[:2], fmt["size"])
+    out = video_vae(video).sample
+    wave = audio_vae(torch.from_numpy(audio[:2])[:, None]).sample[:, 0]
+    psnr = 10 * torch.log10(4 / F.mse_loss(out.clamp(-1, 1), video)).item()
+    folder.mkdir(parents=True, exist_ok=True)
+    decoded = ((out.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
+    for i in range(2):
+        media.write_video(folder / f"reconstruction_{i}.mp4",
+                          media.Clip(np.concatenate([frames[i], decoded[i]], axis=2), wave[i].numpy(),
+                                     fmt["fps"], fmt["sample_rate_hz"]), display_scale=4)
+    (folder / "psnr.txt").write_text(f"{psnr:.2f}\n")
+
+
 def load_pixels(dataset, fmt: dict) -> tuple[np.ndarray, np.ndarray]:
     """(N, T, H, W, 3) uint8 frames and (N, samples) audio of up to MAX_CLIPS clips."""
     records = read_records(dataset, ("t2v", "i2v", "edit"))[:MAX_CLIPS]
@@ -102,19 +119,7 @@ def main() -> None:
         return total, {name: part.item() for name, part in parts.items()}
 
     def validate(modules, step, folder):
-        vaes = modules["vaes"]
-        with torch.no_grad():
-            video = frames_to_tensor(frames[:2], fmt["size"])
-            out = vaes.video_vae(video).sample
-            wave = vaes.audio_vae(torch.from_numpy(audio[:2])[:, None]).sample[:, 0]
-        psnr = 10 * torch.log10(4 / F.mse_loss(out.clamp(-1, 1), video)).item()
-        folder.mkdir(parents=True, exist_ok=True)
-        decoded = ((out.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
-        for i in range(2):
-            media.write_video(folder / f"reconstruction_{i}.mp4",
-                              media.Clip(np.concatenate([frames[i], decoded[i]], axis=2), wave[i].numpy(),
-                                         fmt["fps"], fmt["sample_rate_hz"]), display_scale=4)
-        (folder / "psnr.txt").write_text(f"{psnr:.2f}\n")
+        write_reconstructions(modules["vaes"].video_vae, modules["vaes"].audio_vae, frames, audio, fmt, folder)
 
     def finish(modules):
         vaes = modules["vaes"]
