@@ -2,11 +2,12 @@
 
     accelerate launch -m training.vae_decoder --config training/configs/shapes.yaml
 
-The latents stay exactly what they were, so this can run at any point of a run, before or
-after the transformers, and every later stage's cached latents stay valid. It exists because
-the decoder learns slower than the encoder: a VAE stopped when its latents are good still
-rounds small triangles and squares into circles. Whole clips at the full frame size only, the
-size the cascade decodes.
+The latents stay exactly what they were, so this can run before or after the transformers
+without retraining them (a later stage re-encodes its latent cache, which is keyed on the VAE's
+files, and gets the same latents). It exists because the VAE stage ended with a decoder that
+drew small triangles and squares as circles although its latents told them apart; trained on
+alone, the decoder learned to draw them (README, "Where the quality is lost"). Whole clips at
+the full frame size only, the size the cascade decodes.
 """
 
 import torch
