@@ -82,18 +82,21 @@ def evaluate_generation(pipe: GeneratePipeline, count: int, split: str, steps: i
 
 
 @torch.no_grad()
+def through_the_vaes(pipe: GeneratePipeline | EditPipeline, clip: Clip) -> Clip:
+    """A true clip encoded and decoded at full size, as every clip the studio makes is decoded."""
+    video = encode_video(pipe.video_vae, frames_to_tensor(clip.frames[None], pipe.config.size))
+    frames, audio = pipe.decode(video, encode_audio(pipe.audio_vae, clip.audio[None]))
+    return Clip(frames[0], audio[0], clip.fps, clip.sample_rate_hz)
+
+
 def evaluate_round_trip(pipe: GeneratePipeline, count: int) -> dict:
     """The same judging on true clips passed through the VAEs (encode, decode) at full size:
     the most any generated clip can score, since every clip the studio makes is decoded."""
     rng = np.random.default_rng([EVALUATION_SEED, 3])
-    size = pipe.config.size
     clips = []
     for _ in tqdm(range(count), desc="VAE round trip", unit="clip"):
         scene = sample_scene(rng, holdout=DEFAULT_HOLDOUT)
-        truth = render_clip(scene, size)
-        video = encode_video(pipe.video_vae, frames_to_tensor(truth.frames[None], size))
-        frames, audio = pipe.decode(video, encode_audio(pipe.audio_vae, truth.audio[None]))
-        clips.append((Clip(frames[0], audio[0], truth.fps, truth.sample_rate_hz), scene))
+        clips.append((through_the_vaes(pipe, render_clip(scene, pipe.config.size)), scene))
     return summarise(clips)
 
 
@@ -125,18 +128,14 @@ def evaluate_edits(pipe: EditPipeline, count_per_task: int, steps: int) -> dict:
     return edit_rates(outcomes, count_per_task)
 
 
-@torch.no_grad()
 def evaluate_edit_round_trip(pipe: EditPipeline, count_per_task: int) -> dict:
     """The evaluation's edits scored on their exact targets passed through the VAEs: the most
     an edit can score, since every edited clip is decoded."""
-    size = pipe.config.size
     outcomes = {task: [] for task in EDIT_TASKS}
-    for edit, _, _, target, _ in evaluation_edits(count_per_task, size):
-        video = encode_video(pipe.video_vae, frames_to_tensor(target.frames[None], size))
-        frames, audio = pipe.decode(video, encode_audio(pipe.audio_vae, target.audio[None]))
-        clip = Clip(frames[0], audio[0], target.fps, target.sample_rate_hz)
+    for edit, _, _, target, _ in evaluation_edits(count_per_task, pipe.config.size):
+        clip = through_the_vaes(pipe, target)
         outcomes[edit.task].append((score(judge_clip(clip), expected_after(edit)).all_ok,
-                                    psnr(frames[0], target.frames)))
+                                    psnr(clip.frames, target.frames)))
     return edit_rates(outcomes, count_per_task)
 
 
