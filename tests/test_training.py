@@ -48,12 +48,14 @@ def copy_run(source: Path, tmp_path: Path, name: str) -> Path:
 
 def test_every_stage_then_export_and_generate(after_vae, tmp_path):
     run_dir = copy_run(after_vae, tmp_path, "full")
-    for name in ("generator", "upsampler", "edit_stage1", "edit_stage2", "edit_stage3"):
+    for name in ("generator", "generator_deep", "upsampler", "edit_stage1", "edit_stage2", "edit_stage3"):
         stage(name, run_dir)
         assert (run_dir / name / "loss.png").is_file()
         assert latest_checkpoint(run_dir / name / "checkpoints") is not None
         assert list((run_dir / name / "logs").rglob("events.out.tfevents*")), "no TensorBoard log"
     assert (run_dir / "generator" / "samples").is_dir()
+    for name in ("transformer", "edit_transformer"):  # grown by generator_deep, then edited from
+        assert json.loads((run_dir / "model" / name / "config.json").read_text())["depth"] == 3
     for name in ("edit_stage1", "edit_stage2", "edit_stage3"):
         assert (run_dir / name / "final" / "diffusion_pytorch_model.safetensors").is_file()
     cached = sorted(p.name for p in (run_dir / "cache").iterdir())

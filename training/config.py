@@ -47,6 +47,7 @@ class StageConfig:
     backtranslation_count: int = 8  # stage III: clips the stage II model edits
     frames: int = 16  # animated-frame editing (stage II): frames per synthetic video
     resume: str = "latest"  # "latest" or "none"
+    grow_depth: int = 0  # generator_deep: blocks the run's generator grows to (training/grow.py)
 
     @property
     def run_path(self) -> Path:

@@ -18,7 +18,7 @@ import torch
 from models.pipelines import load_components, save_components
 from training.config import load_config
 
-STAGES = ("vae", "vae_decoder", "generator", "upsampler", "edit_stage1", "edit_stage2", "edit_stage3")
+STAGES = ("vae", "vae_decoder", "generator", "generator_deep", "upsampler", "edit_stage1", "edit_stage2", "edit_stage3")
 
 
 def stage_summary(run: Path) -> list[str]:

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 config="${1:-training/configs/shapes.yaml}"
 launch="${LAUNCH:-python}"
-for stage in vae vae_decoder generator upsampler edit_stage1 edit_stage2 edit_stage3; do
+for stage in vae vae_decoder generator generator_deep upsampler edit_stage1 edit_stage2 edit_stage3; do
   start=$(date +%s)
   $launch -m training.$stage --config "$config"
   echo "stage $stage: $(( $(date +%s) - start )) s wall" | tee -a runs/recipe_times.txt
