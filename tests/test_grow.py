@@ -18,8 +18,7 @@ def test_a_grown_model_computes_what_it_grew_from(depth):
 
 
 def test_the_new_blocks_train():
-    """Shut gates alone would leave the copies' branches without a gradient if their weights
-    were zero too; copied weights give the gates one."""
+    """The copies' gates are shut but their branches are not zero, so every gate gets a gradient."""
     grown = grow(randomise(tiny()), 4)
     out = grown(**inputs())
     (out.video.square().mean() + out.audio.square().mean()).backward()

@@ -1,5 +1,5 @@
 """Stage 2b: the generator grown deeper (training/grow.py: new blocks start as identities) and
-trained on, which reaches a bigger model's quality sooner than training it from scratch.
+trained on, so the bigger model starts from everything the smaller one learned.
 
     accelerate launch -m training.generator_deep --config training/configs/shapes.yaml
 """

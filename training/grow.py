@@ -2,9 +2,9 @@
 
 Each new block is a copy of the block before it whose two gates and cross-attention output
 start at zero, so it adds nothing until training opens it (progressive stacking with
-adaLN-Zero). The copy's attention and MLP weights give those gates a useful gradient from the
-first step, which zero-initialised blocks would not. The `generator_deep` stage trains on the
-run's generator grown this way (`grow_depth` in its config).
+adaLN-Zero). The copy starts from features the model already computes rather than from random
+weights, and its shut gates still get a gradient, since its branches are not zero. The
+`generator_deep` stage trains on the run's generator grown this way (`grow_depth` in its config).
 """
 
 from models.joint_transformer import JointDenoisingTransformer
