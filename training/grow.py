@@ -22,16 +22,15 @@ def grow(model: JointDenoisingTransformer, depth: int) -> JointDenoisingTransfor
     grown = JointDenoisingTransformer.from_config({**model.config, "depth": depth})
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("blocks.")}
     width = model.config.hidden_size
-    seen = set()
-    for new, old_index in enumerate(sources(old, depth)):
+    order = sources(old, depth)
+    for new, old_index in enumerate(order):
         block = {k: v.clone() for k, v in model.blocks[old_index].state_dict().items()}
-        if old_index in seen:  # a copy: shut its residual branches (ada_ln chunks 2 and 5 are the gates)
+        if new and order[new - 1] == old_index:  # a copy: shut its residual branches (ada_ln chunks 2 and 5: gates)
             for gate in (2, 5):
                 block["ada_ln.1.weight"][gate * width:(gate + 1) * width] = 0
                 block["ada_ln.1.bias"][gate * width:(gate + 1) * width] = 0
             block["cross_attn.to_out.weight"].zero_()
             block["cross_attn.to_out.bias"].zero_()
-        seen.add(old_index)
         state.update({f"blocks.{new}.{k}": v for k, v in block.items()})
     grown.load_state_dict(state)
     return grown
