@@ -76,6 +76,20 @@ class RMSNorm(nn.RMSNorm):
         return F.rms_norm(x, self.normalized_shape, self.weight.to(x.dtype), self.eps)
 
 
+class PatchEmbed1d(nn.Conv1d):
+    """Audio latents (B, C, N) -> tokens (B, N / p, D): a Conv1d whose kernel is its stride,
+    computed as one matmul over the patches with the same weights. On an AMX CPU here oneDNN's
+    bf16 Conv1d with stride 4 returned wrong values (errors as large as the outputs; stride 1
+    and the video's Conv3d were right), which broke every bf16 forward's audio."""
+
+    def __init__(self, in_channels: int, out_channels: int, patch_size: int):
+        super().__init__(in_channels, out_channels, patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = x.unflatten(-1, (-1, self.stride[0])).transpose(1, 2).flatten(2)  # (B, N/p, C*p)
+        return F.linear(patches, self.weight.flatten(1), self.bias)
+
+
 class Attention(nn.Module):
     """Multi-head attention with RMS-normalised queries and keys (stable in bf16)."""
 
@@ -184,9 +198,8 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         self.video_embed = nn.Conv3d(video_channels, hidden_size, patch_size, stride=patch_size)
         self.video_cond_embed = zero_module(nn.Conv3d(video_cond_channels, hidden_size, patch_size, stride=patch_size))
         if audio_channels:
-            self.audio_embed = nn.Conv1d(audio_channels, hidden_size, audio_patch_size, stride=audio_patch_size)
-            self.audio_cond_embed = zero_module(
-                nn.Conv1d(audio_cond_channels, hidden_size, audio_patch_size, stride=audio_patch_size))
+            self.audio_embed = PatchEmbed1d(audio_channels, hidden_size, audio_patch_size)
+            self.audio_cond_embed = zero_module(PatchEmbed1d(audio_cond_channels, hidden_size, audio_patch_size))
             self.audio_final = FinalLayer(hidden_size, audio_patch_size * audio_channels)
         self.modality_embed = nn.Parameter(torch.randn(2, hidden_size) * 0.02)  # video, audio
 
@@ -242,11 +255,11 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
             if audio_latents.shape[-1] % cfg.audio_patch_size:
                 raise ValueError(f"audio latent length {audio_latents.shape[-1]} is not divisible by "
                                  f"{cfg.audio_patch_size}")
-            a = self.audio_embed(audio_latents)
+            a = self.audio_embed(audio_latents)  # (B, Na, D)
             if audio_cond is not None:
                 a = a + self.audio_cond_embed(audio_cond.to(a.dtype))
-            tokens.append(a.transpose(1, 2) + self.modality_embed[1])
-            num_audio = a.shape[-1]
+            tokens.append(a + self.modality_embed[1])
+            num_audio = a.shape[1]
         x = torch.cat(tokens, dim=1)
         rotation = rope_rotation(self._positions(grid, num_audio, x.device), x.shape[-1] // cfg.num_heads,
                                  cfg.rope_theta)
