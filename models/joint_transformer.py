@@ -79,8 +79,9 @@ class RMSNorm(nn.RMSNorm):
 class PatchEmbed1d(nn.Conv1d):
     """Audio latents (B, C, N) -> tokens (B, N / p, D): a Conv1d whose kernel is its stride,
     computed as one matmul over the patches with the same weights. On an AMX CPU here oneDNN's
-    bf16 Conv1d with stride 4 returned wrong values (errors as large as the outputs; stride 1
-    and the video's Conv3d were right), which broke every bf16 forward's audio."""
+    bf16 Conv1d with stride 4 and 16 input channels returned wrong values (errors as large as
+    the outputs; stride 1 and the video's Conv3d were right), which broke every bf16 forward's
+    audio."""
 
     def __init__(self, in_channels: int, out_channels: int, patch_size: int):
         super().__init__(in_channels, out_channels, patch_size, stride=patch_size)

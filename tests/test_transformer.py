@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 import torch.nn.functional as F
 
 from models.joint_transformer import JointDenoisingTransformer, PatchEmbed1d
