@@ -158,3 +158,22 @@ def test_a_torn_checkpoint_is_never_latest(tmp_path):
     (tmp_path / "step_0000004").mkdir()  # killed while saving: no marker
     (tmp_path / "tmp_step_0000006").mkdir()
     assert latest_checkpoint(tmp_path).name == "step_0000002"
+
+
+def test_the_upsampler_can_train_on_the_saved_one(after_vae, tmp_path):
+    """`start_from_saved: true` starts from the run's saved upsampler (so with a zero learning
+    rate it ends exactly where it began), and refuses a run that has none."""
+    config = tmp_path / "tiny_continued.yaml"
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["stages"]["upsampler"] = {"start_from_saved": True, "lr": 0.0}
+    config.write_text(yaml.safe_dump(raw))
+    run_dir = copy_run(after_vae, tmp_path, "continued")
+    command = [sys.executable, "-m", "training.upsampler", "--config", str(config), "--output-dir", str(run_dir)]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert refused.returncode != 0 and "has no upsampler yet" in refused.stderr
+    stage("generator", run_dir)
+    stage("upsampler", run_dir)
+    saved = weights(run_dir / "model" / "upsampler")
+    stage("upsampler", run_dir, "--resume", "none", config=config)
+    again = weights(run_dir / "model" / "upsampler")
+    assert all(torch.equal(saved[k], again[k]) for k in saved)

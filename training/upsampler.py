@@ -4,7 +4,8 @@
 
 It learns from generation clips (reference: the first frame for image-to-video, else blank)
 and, when the dataset has them, from video edits (reference: the full-size source), so it can
-restore detail of what an edit kept.
+restore detail of what an edit kept. With `start_from_saved: true` it trains on the run's
+saved upsampler (a fresh optimiser and learning-rate schedule) instead of fresh weights.
 """
 
 import torch
@@ -26,8 +27,13 @@ def main() -> None:
         has_edits = bool(read_records(cfg.data_path, ("edit",))) if cfg.data_path.exists() else False
         components, fmt, data = load_run(cfg, ("clips", "edits") if has_edits else ("clips",))
     scheduler = training_scheduler(components["scheduler"])
-    _, upsampler = build_transformers(cfg.preset, components["video_vae"], components["audio_vae"],
-                                      components["text_encoder"])
+    if cfg.start_from_saved:
+        if "upsampler" not in components:
+            raise SystemExit(f"start_from_saved: {cfg.checkpoint_path} has no upsampler yet; train one first")
+        upsampler = components["upsampler"].float()
+    else:
+        _, upsampler = build_transformers(cfg.preset, components["video_vae"], components["audio_vae"],
+                                          components["text_encoder"])
     mix = {k: v for k, v in (cfg.mix or {"clips": 1, "edits": 1}).items() if k in data}
 
     def loss(modules, batch):
