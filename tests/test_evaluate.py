@@ -34,10 +34,10 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
     assert metrics["text_to_video"]["clips"] == 3 and metrics["text_to_video_held_out"]["clips"] == 1
     assert set(metrics["edit"]) == set(EDIT_TASKS)
     assert set(metrics["ablation"]) == {"edit_stage1", "edit_stage2"}
-    assert metrics["vae_round_trip"]["clips"] == 1
+    assert metrics["vae_round_trip"]["clips"] == metrics["cascade_round_trip"]["clips"] == 1
     assert set(metrics["edit_vae_round_trip"]) == set(EDIT_TASKS)
     assert all(r["psnr_db"] > 0 for r in metrics["edit_vae_round_trip"].values() if "psnr_db" in r)
-    for part in ("text_to_video", "text_to_video_held_out", "image_to_video", "vae_round_trip"):
+    for part in ("text_to_video", "text_to_video_held_out", "image_to_video", "vae_round_trip", "cascade_round_trip"):
         for key, value in metrics[part].items():
             if key.endswith("_right"):
                 assert 0.0 <= value <= 1.0
@@ -45,7 +45,7 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
     assert metrics["settings"]["steps"] == 2 and metrics["settings"]["edit_steps"] == 2
     assert "| text → video: all four right | ≥ 75 % |" in done.stdout
     assert "| edit_stage2 |" in done.stdout
-    assert "| all four right |" in done.stdout
+    assert "| all four right |" in done.stdout and "through the base size and the upsampler" in done.stdout
     assert "| add |" in done.stdout and "targets through the VAEs" in done.stdout
 
 
@@ -55,6 +55,10 @@ def test_ceiling_table_sets_generation_beside_the_vae_round_trip():
     table = ceiling_table({"text_to_video": generation, "vae_round_trip": {**generation, "shape_right": 0.5}})
     assert "| shape right | 23 % | 50 % |" in table and "| colour right | 46 % | 46 % |" in table
     assert table.count("\n") == 8
+    table = ceiling_table({"text_to_video": generation, "vae_round_trip": {**generation, "shape_right": 0.5},
+                           "cascade_round_trip": {**generation, "shape_right": 0.4}})
+    assert "| shape right | 23 % | 40 % | 50 % |" in table and table.startswith(
+        "| judged | text → video | true clips through the base size and the upsampler | true clips through the VAEs |")
 
 
 def test_edit_ceiling_table_sets_each_task_beside_its_targets_through_the_vaes():
