@@ -5,8 +5,10 @@
 Scenes come from a seed far from any training seed; held-out attribute combinations (the
 world's default hold-out) are scored apart. True clips passed through the VAEs are judged the
 same way, and so are the exact targets of the evaluation's edits: every clip the studio makes
-is decoded, so that is the ceiling of any bar. With `--ablation RUN_DIR` the edit metrics are
-also measured for the stage I, II and III edit transformers of that run.
+is decoded, so that is the ceiling of any bar; so are the same true clips encoded at the base
+size and brought to full size by the upsampler, the most a perfect base stage could score.
+With `--ablation RUN_DIR` the edit metrics are also measured for the stage I, II and III edit
+transformers of that run.
 """
 
 import argparse
