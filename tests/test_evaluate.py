@@ -42,6 +42,8 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
             if key.endswith("_right"):
                 assert 0.0 <= value <= 1.0
     assert metrics["image_to_video"]["first_frame_psnr_db"] > 0
+    by_objects = metrics["text_to_video"]["all_four_right_by_objects"]
+    assert by_objects and set(by_objects) <= {"1", "2"} and all(0.0 <= v <= 1.0 for v in by_objects.values())
     assert metrics["settings"]["steps"] == 2 and metrics["settings"]["edit_steps"] == 2
     assert "| text → video: all four right | ≥ 75 % |" in done.stdout
     assert "| edit_stage2 |" in done.stdout
@@ -51,10 +53,11 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
 
 def test_ceiling_table_sets_generation_beside_the_vae_round_trip():
     generation = {"colour_right": 0.46, "shape_right": 0.23, "motion_right": 0.19, "background_right": 1.0,
-                  "all_four_right": 0.06, "audio_pitch_frames_within_1_semitone": 0.06, "audio_timbre_right": 0.19}
+                  "all_four_right": 0.06, "count_right": 0.5, "audio_pitch_frames_within_1_semitone": 0.06,
+                  "audio_timbre_right": 0.19}
     table = ceiling_table({"text_to_video": generation, "vae_round_trip": {**generation, "shape_right": 0.5}})
     assert "| shape right | 23 % | 50 % |" in table and "| colour right | 46 % | 46 % |" in table
-    assert table.count("\n") == 8
+    assert table.count("\n") == 9 and "| object count right | 50 % | 50 % |" in table
     table = ceiling_table({"text_to_video": generation, "vae_round_trip": {**generation, "shape_right": 0.5},
                            "cascade_round_trip": {**generation, "shape_right": 0.4}})
     assert "| shape right | 23 % | 40 % | 50 % |" in table and table.startswith(

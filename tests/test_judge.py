@@ -180,3 +180,22 @@ def test_two_tones_are_separated_with_their_waveforms():
 def test_bad_clips_are_refused(frames, audio, message):
     with pytest.raises(ValueError, match=message):
         judge_clip(Clip(frames, audio))
+
+
+def test_words_alone_place_nothing_so_objects_pair_by_what_they_are():
+    """A caption names no positions: a right text -> video clip may put its two objects the
+    other way round. Scored against the drawn scene by position it fails every attribute;
+    with `positions_free` it is right, and a truly wrong colour is still caught."""
+    from studio.evaluation.scoring import Expected, score
+
+    red = WorldObject("circle", "red", "large", "still", 12.0, 16.0)
+    blue = WorldObject("square", "blue", "small", "right", 30.0, 46.0)
+    drawn = Scene("navy", (red, blue))
+    swapped = Scene("navy", (dataclasses.replace(red, x0=30.0, y0=46.0), dataclasses.replace(blue, x0=12.0, y0=16.0)))
+    report = judge_clip(render_clip(swapped, 64))
+    by_position = score(report, Expected(drawn)).checks
+    assert not any(by_position[a] for a in ("colour", "shape", "size", "motion"))
+    assert score(report, Expected(drawn, positions_free=True)).all_ok
+    green = Scene("navy", (dataclasses.replace(swapped.objects[0], colour="green"), swapped.objects[1]))
+    checks = score(judge_clip(render_clip(green, 64)), Expected(drawn, positions_free=True)).checks
+    assert not checks["colour"] and checks["shape"] and checks["motion"]

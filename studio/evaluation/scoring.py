@@ -20,11 +20,17 @@ OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up", "still
 
 @dataclass(frozen=True)
 class Expected:
-    """What a clip should show: a scene, maybe grayscale, maybe one object painted marker."""
+    """What a clip should show: a scene, maybe grayscale, maybe one object painted marker.
+
+    `positions_free`: the request placed no object (text -> video, an added object), so the
+    scene's start positions are one draw of many right ones and objects are paired by what
+    they are, not by where they start.
+    """
 
     scene: Scene
     grayscale: bool = False
     marker_index: int | None = None
+    positions_free: bool = False
 
 
 @dataclass
@@ -52,11 +58,12 @@ def expected_after(edit: Edit) -> Expected:
         return Expected(edit.source, grayscale=True)
     if edit.task == "segment":
         return Expected(edit.source, marker_index=edit.object_index)
-    return Expected(edit.target)
+    return Expected(edit.target, positions_free=edit.task == "add")
 
 
-def _match(report: ClipReport, scene: Scene) -> list[tuple[int, int]]:
-    """Pair scene objects with reported ones by first-frame centre."""
+def _match(report: ClipReport, scene: Scene, positions_free: bool) -> list[tuple[int, int]]:
+    """Pair scene objects with reported ones by first-frame centre or, where positions are
+    free, by the fewest disagreeing attributes (distance only breaks ties)."""
     scale = report.frame_size_px / spec.REFERENCE_SIZE_PX
     truth = np.array([[o.x0, o.y0] for o in scene.objects]) * scale
     seen = np.array([np.nan_to_num(o.centres_px[~np.isnan(o.centres_px[:, 0])][0], nan=1e3)
@@ -64,6 +71,10 @@ def _match(report: ClipReport, scene: Scene) -> list[tuple[int, int]]:
     if not len(truth) or not len(seen):
         return []
     cost = np.linalg.norm(truth[:, None] - seen[None], axis=-1)
+    if positions_free:
+        disagreements = np.array([[sum(getattr(want, a) != getattr(got, a) for a in ATTRIBUTES)
+                                   for got in report.objects] for want in scene.objects])
+        cost = disagreements + cost / (cost.max() + 1) / 10  # ties: fractions of one attribute
     rows, cols = linear_sum_assignment(cost)
     return list(zip(rows.tolist(), cols.tolist()))
 
@@ -74,7 +85,7 @@ def score(report: ClipReport, expected: Expected) -> Verdict:
     checks["background"] = expected.grayscale or report.background == scene.background
     if expected.grayscale:
         checks["grayscale"] = report.is_grayscale
-    pairs = _match(report, scene)
+    pairs = _match(report, scene, expected.positions_free)
     for attribute in ATTRIBUTES:
         ok = len(pairs) == len(scene.objects)
         for i, j in pairs:
