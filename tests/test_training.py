@@ -177,30 +177,3 @@ def test_the_upsampler_can_train_on_the_saved_one(after_vae, tmp_path):
     stage("upsampler", run_dir, "--resume", "none", config=config)
     again = weights(run_dir / "model" / "upsampler")
     assert all(torch.equal(saved[k], again[k]) for k in saved)
-
-
-def test_the_full_caption_share_picks_the_first_text(tmp_path):
-    """`full_caption_share` 1 always takes a clip's first text (its full caption); 0 draws
-    among all its texts with the same random stream as before the setting existed."""
-    from safetensors.torch import save_file
-
-    from training.data import CachedData
-
-    shard = tmp_path / "clips-00000.safetensors"
-    save_file({"text_ids": torch.tensor([[1, 2, 3], [4, 5, -1]]), "task_ids": torch.zeros(2, dtype=torch.long),
-               "text_tokens": torch.arange(6.0).view(6, 1, 1), "text_mask": torch.ones(6, 1, dtype=torch.uint8),
-               "text_pooled": torch.arange(6.0).view(6, 1)}, str(shard))
-    data = CachedData([shard])
-    index = torch.tensor([0, 1] * 50)
-
-    def picked(**kwargs):
-        return data.pick_texts(index, torch.Generator().manual_seed(0), **kwargs)[2].flatten()
-
-    assert torch.equal(picked(first_share=1.0), torch.tensor([1.0, 4.0] * 50))
-    uniform = picked()
-    assert set(uniform[::2].tolist()) == {1.0, 2.0, 3.0} and set(uniform[1::2].tolist()) == {4.0, 5.0}
-    assert torch.equal(picked(first_share=0.0), uniform)
-    manual = torch.Generator().manual_seed(0)
-    counts = (data.text_ids[index] >= 0).sum(1)
-    choice = (torch.rand(len(index), generator=manual) * counts).long()
-    assert torch.equal(uniform, data.text_ids[index, choice].float())

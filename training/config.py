@@ -42,7 +42,6 @@ class StageConfig:
     mix: dict = field(default_factory=dict)  # task -> weight, for stages that mix data
     text_dropout: float = 0.1
     image_dropout: float = 0.5  # generator: chance a sample is text-to-video (no first frame)
-    full_caption_share: float = 0.0  # generator: chance a clip's text is its full caption, not a random one of its texts
     kl_weight: float = 1e-6  # VAEs
     sample_steps: int = 4  # sampling steps for validation clips and backtranslation
     backtranslation_count: int = 8  # stage III: clips the stage II model edits

@@ -244,16 +244,12 @@ class CachedData:
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.tensors[name]
 
-    def pick_texts(self, indices: torch.Tensor, generator: torch.Generator, dropout: float = 0.0,
-                   first_share: float = 0.0):
+    def pick_texts(self, indices: torch.Tensor, generator: torch.Generator, dropout: float = 0.0):
         """A random text of each sample (one of its captions or wordings); with probability
-        `first_share` its first text (a clip's full caption) outright, and with probability
         `dropout` the empty text instead. Returns (tokens, mask, pooled)."""
         ids = self.text_ids[indices]  # (B, K)
         counts = (ids >= 0).sum(1)
         choice = (torch.rand(len(indices), generator=generator) * counts).long()
-        if first_share:  # drawn only when asked, so runs without it keep their random stream
-            choice = torch.where(torch.rand(len(indices), generator=generator) < first_share, 0, choice)
         chosen = ids[torch.arange(len(indices)), choice]
         dropped = torch.rand(len(indices), generator=generator) < dropout
         chosen = torch.where(dropped, self.empty_text_ids.expand_as(chosen), chosen)

@@ -76,11 +76,10 @@ def first_frame_condition(image: torch.Tensor, has_image: torch.Tensor, latent_f
     return cond
 
 
-def generation_inputs(data: CachedData, batch: Batch, text_dropout: float, image_dropout: float,
-                      full_caption_share: float = 0.0) -> Inputs:
+def generation_inputs(data: CachedData, batch: Batch, text_dropout: float, image_dropout: float) -> Inputs:
     """Text-to-video or, where the image is kept, image-to-video."""
     g, index = batch.generator, draw(batch, len(data))
-    text = data.pick_texts(index, g, text_dropout, full_caption_share)
+    text = data.pick_texts(index, g, text_dropout)
     has_image = (torch.rand(len(index), generator=g) >= image_dropout).float()
     video = data["video_base"][index]
     cond = first_frame_condition(data["image_base"][index], has_image, video.shape[2])

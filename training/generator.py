@@ -37,7 +37,7 @@ def main(stage: str = "generator", description: str = __doc__.splitlines()[0], g
                                             components["text_encoder"])
 
     def loss(modules, batch):
-        inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout, cfg.full_caption_share)
+        inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout)
         return denoising_loss(modules["transformer"], scheduler, inputs, batch)
 
     def validate(modules, step, folder):

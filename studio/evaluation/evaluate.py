@@ -208,8 +208,7 @@ def ceiling_table(metrics: dict) -> str:
     columns = [(name, figures) for name, figures in columns if figures]
     keys = [(f"{a} right", f"{a}_right") for a in ("colour", "shape", "motion", "background")]
     keys += [("all four right", "all_four_right"), ("object count right", "count_right"),
-             ("audio: frames within 1 semitone",
-                                                     "audio_pitch_frames_within_1_semitone"),
+             ("audio: frames within 1 semitone", "audio_pitch_frames_within_1_semitone"),
              ("audio: timbre right", "audio_timbre_right")]
     lines = ["| judged | " + " | ".join(name for name, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(_percent(figures[key]) for _, figures in columns) + " |"
