@@ -21,6 +21,7 @@ PRESETS = {
         "audio_vae": dict(latent_channels=4, n_fft=512, hidden_channels=32, layers=1),
         "transformer": dict(hidden_size=32, depth=2, num_heads=2, audio_patch_size=4),
         "upsampler": dict(hidden_size=32, depth=1, num_heads=2),
+        "scheduler": dict(shift=6.0),
     },
     "shapes": {
         "clip_format": dict(base_size=32, size=64, **CLIP_FORMAT),
@@ -29,6 +30,9 @@ PRESETS = {
         "audio_vae": dict(latent_channels=16, hidden_channels=512, layers=2),
         "transformer": dict(hidden_size=192, depth=6, num_heads=3, audio_patch_size=4),
         "upsampler": dict(hidden_size=128, depth=4, num_heads=2),
+        # Noise levels shifted towards pure noise, in training and sampling alike: there the
+        # count, colours and motion of the scene are decided (README, "Noise levels").
+        "scheduler": dict(shift=6.0),
     },
 }
 
@@ -58,5 +62,5 @@ def build_components(preset: str, text_encoder: str | None = None) -> tuple[dict
     transformer, upsampler = build_transformers(preset, video_vae, audio_vae, encoder)
     components = {"text_encoder": encoder, "video_vae": video_vae, "audio_vae": audio_vae,
                   "transformer": transformer, "upsampler": upsampler,
-                  "scheduler": FlowMatchEulerDiscreteScheduler(shift=1.0)}
+                  "scheduler": FlowMatchEulerDiscreteScheduler(**p["scheduler"])}
     return components, dict(p["clip_format"])

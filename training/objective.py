@@ -1,7 +1,8 @@
 """The denoising objective, taken from the scheduler the pipelines sample with.
 
 Flow matching (rectified flow) for FlowMatchEulerDiscreteScheduler: x_t = (1 - sigma) x_0 +
-sigma * noise with logit-normal sigma, velocity target noise - x_0 (SD3's recipe). DDPM-style
+sigma * noise, velocity target noise - x_0, at a logit-normal point of the scheduler's sigma
+table, which its `shift` bends towards pure noise (SD3's recipe). DDPM-style
 schedulers use their own `add_noise` and prediction type. Either way the noise path comes from
 the diffusers scheduler, never from a formula of ours.
 """
