@@ -144,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--video", help="source video")
     edit.add_argument("--instruction", help="what to change, e.g. 'make the circle blue'")
     edit.add_argument("--task", help="override the task detected from the instruction")
-    edit.add_argument("--guidance", type=float, default=defaults.GUIDANCE,
-                      help=f"text guidance (default {defaults.GUIDANCE:g})")
+    edit.add_argument("--guidance", type=float, default=defaults.EDIT_GUIDANCE,
+                      help=f"text guidance (default {defaults.EDIT_GUIDANCE:g})")
     edit.add_argument("--video-guidance", type=float, default=defaults.VIDEO_GUIDANCE,
                       help=f"source-video guidance (default {defaults.VIDEO_GUIDANCE:g})")
     edit.add_argument("--keep-audio", action="store_true", help="keep the source audio instead of regenerating")

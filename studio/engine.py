@@ -137,7 +137,7 @@ class Engine:
                                 sample_rate_hz=cfg.sample_rate_hz)
 
     def edit(self, video_path: str, instruction: str, task: str | None = None, seed: int | None = None,
-             steps: int = defaults.EDIT_STEPS, text_guidance: float = defaults.GUIDANCE,
+             steps: int = defaults.EDIT_STEPS, text_guidance: float = defaults.EDIT_GUIDANCE,
              video_guidance: float = defaults.VIDEO_GUIDANCE, candidates: int = 1,
              keep_audio: bool = False, upsampler_steps: int = defaults.UPSAMPLER_STEPS, progress=None) -> Result:
         instruction, notes = self.text(instruction, "instruction")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models import sampling_defaults as defaults
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import load_components
 from studio.evaluation.evaluate import ablation_table, bars_table, ceiling_table, edit_ceiling_table
@@ -45,6 +46,7 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
     by_objects = metrics["text_to_video"]["all_four_right_by_objects"]
     assert by_objects and set(by_objects) <= {"1", "2"} and all(0.0 <= v <= 1.0 for v in by_objects.values())
     assert metrics["settings"]["steps"] == 2 and metrics["settings"]["edit_steps"] == 2
+    assert metrics["settings"]["edit_guidance"] == defaults.EDIT_GUIDANCE
     assert "| text → video: all four right | ≥ 75 % |" in done.stdout
     assert "| edit_stage2 |" in done.stdout
     assert "| all four right |" in done.stdout and "through the base size and the upsampler" in done.stdout

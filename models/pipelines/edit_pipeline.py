@@ -42,7 +42,7 @@ class EditPipeline(StudioPipeline):
     @torch.no_grad()
     def __call__(self, frames: np.ndarray, audio: np.ndarray, instruction: str, task: str | None = None,
                  num_inference_steps: int = defaults.EDIT_STEPS,
-                 upsampler_steps: int = defaults.UPSAMPLER_STEPS, text_guidance: float = defaults.GUIDANCE,
+                 upsampler_steps: int = defaults.UPSAMPLER_STEPS, text_guidance: float = defaults.EDIT_GUIDANCE,
                  video_guidance: float = defaults.VIDEO_GUIDANCE, num_candidates: int = 1, seed: int | None = None,
                  keep_audio: bool = False, progress: ProgressCallback | None = None) -> ClipOutput:
         # 1. Check inputs, settle the task, choose seeds.

@@ -269,7 +269,9 @@ def main() -> None:
         "edit_vae_round_trip": evaluate_edit_round_trip(edit, args.edits_per_task),
         "task_detection_accuracy": task_detection_accuracy(2000),
         "settings": {"steps": steps, "edit_steps": edit_steps, "upsampler_steps": defaults.UPSAMPLER_STEPS,
-                     "seed": EVALUATION_SEED, "holdout": DEFAULT_HOLDOUT.to_strings()},
+                     "guidance": defaults.GUIDANCE, "edit_guidance": defaults.EDIT_GUIDANCE,
+                     "video_guidance": defaults.VIDEO_GUIDANCE, "seed": EVALUATION_SEED,
+                     "holdout": DEFAULT_HOLDOUT.to_strings()},
     }
     if args.ablation:
         metrics["ablation"] = {}
