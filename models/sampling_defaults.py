@@ -10,6 +10,6 @@ STEPS = 16  # flow-matching steps of the base stage
 EDIT_STEPS = 12  # an edit samples three guidance branches a step: fewer steps keep it within a second
 UPSAMPLER_STEPS = 8  # and of the upsampler
 GUIDANCE = 4.0  # classifier-free guidance of generation
-EDIT_GUIDANCE = 2.5  # an edit's pull towards the instruction: above it edits overshoot (README, Edits)
+EDIT_GUIDANCE = 2.5  # an edit's text guidance (base and upsampler): best of 1.5 / 2.5 / 4 (README, Edits)
 VIDEO_GUIDANCE = 1.5  # an edit's pull towards the source clip (InstructPix2Pix's image guidance)
 MAX_SEED = 2**63 - 1  # the largest seed a torch generator takes
