@@ -160,20 +160,21 @@ def test_a_torn_checkpoint_is_never_latest(tmp_path):
     assert latest_checkpoint(tmp_path).name == "step_0000002"
 
 
-def test_the_upsampler_can_train_on_the_saved_one(after_vae, tmp_path):
-    """`start_from_saved: true` starts from the run's saved upsampler (so with a zero learning
-    rate it ends exactly where it began), and refuses a run that has none."""
+@pytest.mark.parametrize("name, component", [("upsampler", "upsampler"), ("edit_stage1", "edit_transformer")])
+def test_a_stage_can_train_on_the_saved_weights(after_vae, tmp_path, name, component):
+    """`start_from_saved: true` starts from the run's saved upsampler or edit transformer (so
+    with a zero learning rate it ends exactly where it began), and refuses a run that has none."""
     config = tmp_path / "tiny_continued.yaml"
     raw = yaml.safe_load(CONFIG.read_text())
-    raw["stages"]["upsampler"] = {"start_from_saved": True, "lr": 0.0}
+    raw["stages"][name] = {**raw["stages"].get(name, {}), "start_from_saved": True, "lr": 0.0}
     config.write_text(yaml.safe_dump(raw))
     run_dir = copy_run(after_vae, tmp_path, "continued")
-    command = [sys.executable, "-m", "training.upsampler", "--config", str(config), "--output-dir", str(run_dir)]
+    command = [sys.executable, "-m", f"training.{name}", "--config", str(config), "--output-dir", str(run_dir)]
     refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert refused.returncode != 0 and "has no upsampler yet" in refused.stderr
+    assert refused.returncode != 0 and "yet; train one first" in refused.stderr
     stage("generator", run_dir)
-    stage("upsampler", run_dir)
-    saved = weights(run_dir / "model" / "upsampler")
-    stage("upsampler", run_dir, "--resume", "none", config=config)
-    again = weights(run_dir / "model" / "upsampler")
+    stage(name, run_dir)
+    saved = weights(run_dir / "model" / component)
+    stage(name, run_dir, "--resume", "none", config=config)
+    again = weights(run_dir / "model" / component)
     assert all(torch.equal(saved[k], again[k]) for k in saved)

@@ -27,8 +27,10 @@ def final_folder(cfg, stage: str) -> Path:
 
 def run_edit_stage(stage: str, description: str, start_from: str | None, extra_data=None) -> None:
     """Train the edit transformer for one stage, starting from the generator (`start_from`
-    None) or from an earlier stage's final weights. `extra_data(cfg, components, fmt, data)`
-    may add data kinds (stage III's backtranslation) before training starts."""
+    None), from an earlier stage's final weights, or (`start_from_saved: true`) from the run's
+    saved edit transformer, so a stage can be trained on further with a fresh optimiser and
+    schedule. `extra_data(cfg, components, fmt, data)` may add data kinds (stage III's
+    backtranslation) before training starts."""
     cfg = parse_args(stage, description)
     accelerator = make_accelerator(cfg)
     unknown = set(cfg.mix) - set(CACHED_KIND) - {"backtranslation"}
@@ -38,10 +40,15 @@ def run_edit_stage(stage: str, description: str, start_from: str | None, extra_d
     with accelerator.main_process_first():
         kinds = tuple(sorted({CACHED_KIND[k] for k in cfg.mix if k in CACHED_KIND}))
         components, fmt, data = load_run(cfg, kinds)
+        if cfg.start_from_saved and "edit_transformer" not in components:
+            raise SystemExit(f"start_from_saved: {cfg.checkpoint_path} has no edit transformer yet; train one first")
         if extra_data is not None:
             data.update(extra_data(cfg, components, fmt))
-    origin = final_folder(cfg, start_from) if start_from else cfg.checkpoint_path / "transformer"
-    transformer = JointDenoisingTransformer.from_pretrained(origin, use_safetensors=True)
+    if cfg.start_from_saved:
+        transformer = components["edit_transformer"].float()
+    else:
+        origin = final_folder(cfg, start_from) if start_from else cfg.checkpoint_path / "transformer"
+        transformer = JointDenoisingTransformer.from_pretrained(origin, use_safetensors=True)
     scheduler = training_scheduler(components["scheduler"])
     mix = {k: v for k, v in cfg.mix.items() if k != "backtranslation" or "backtranslation" in data}
     segments = task_indices(data["edits"], "segment") if "segment" in mix else None
