@@ -11,6 +11,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from training.config import load_config, run_order
+from training.diffusion import folder_fingerprint
 from training.loop import COMPLETE_MARKER, latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +60,14 @@ def test_every_stage_then_export_and_generate(after_vae, tmp_path):
         assert json.loads((run_dir / "model" / name / "config.json").read_text())["depth"] == 3
     for name in ("edit_stage1", "edit_stage2", "edit_stage3"):
         assert (run_dir / name / "final" / "diffusion_pytorch_model.safetensors").is_file()
+    # stage III's pairs come from stage II; a further round's from the saved edit transformer it trains on
+    stage2 = folder_fingerprint(run_dir / "edit_stage2" / "final")
+    assert (run_dir / "backtranslation" / stage2 / "manifest.jsonl").is_file()
+    maker = folder_fingerprint(run_dir / "model" / "edit_transformer")
+    stage("edit_stage3", run_dir, "--section", "edit_stage3.round1")
+    assert (run_dir / "backtranslation" / maker / "manifest.jsonl").is_file()
+    final, saved = weights(run_dir / "edit_stage3.round1" / "final"), weights(run_dir / "model" / "edit_transformer")
+    assert all(torch.equal(final[k], saved[k]) for k in final)
     cached = sorted(p.name for p in (run_dir / "cache").iterdir())
     assert {"clips-00000.safetensors", "edits-00000.safetensors", "image_edits-00000.safetensors",
             "animated_edits-00000.safetensors"} <= set(cached)
@@ -68,7 +78,7 @@ def test_every_stage_then_export_and_generate(after_vae, tmp_path):
                              str(run_dir), "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     card = (out / "README.md").read_text()
-    assert "| generator | 4 |" in card and "edit_transformer" in card
+    assert "| generator | 4 |" in card and "| edit_stage3.round1 | 4 |" in card and "edit_transformer" in card
     assert "## Run notes\n\nThe generator was trained on for a new audio VAE." in card
     assert weights(out / "transformer")["video_embed.weight"].dtype == torch.float16
 
@@ -178,3 +188,19 @@ def test_a_stage_can_train_on_the_saved_weights(after_vae, tmp_path, name, compo
     stage(name, run_dir, "--resume", "none", config=config)
     again = weights(run_dir / "model" / component)
     assert all(torch.equal(saved[k], again[k]) for k in saved)
+
+
+def test_a_config_section_is_a_further_run_of_its_stage():
+    """The recipe runs every section in file order; `--section` reads a further run's settings
+    and writes it to a folder of its own, and a section of another stage is refused."""
+    assert run_order(CONFIG)[-2:] == [("edit_stage3", "edit_stage3"), ("edit_stage3", "edit_stage3.round1")]
+    further = load_config(CONFIG, "edit_stage3", section="edit_stage3.round1")
+    assert further.start_from_saved and further.output_path == further.run_path / "edit_stage3.round1"
+    assert not load_config(CONFIG, "edit_stage3").start_from_saved
+    for stage_name, section in (("edit_stage2", "edit_stage3.round1"), ("edit_stage3", "edit_stage3.round9")):
+        with pytest.raises(ValueError, match="is not a run of|has no section"):
+            load_config(CONFIG, stage_name, section=section)
+    result = subprocess.run([sys.executable, "-m", "training.edit_stage3", "--config", str(CONFIG), "--section",
+                             "edit_stage3.round9"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 2 and "has no section 'edit_stage3.round9'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class StageConfig:
     name: str  # the configuration's name (its file's stem)
     stage: str
+    section: str = ""  # the config section read and the run's output folder: the stage or <stage>.<name>
     preset: str = "tiny"  # models/presets.py, for components a stage creates
     run_dir: str = "runs/tiny"  # every stage of a configuration writes under here
     world_count: int = 48  # Shapes World training samples written when the data folder is empty
@@ -67,21 +68,29 @@ class StageConfig:
 
     @property
     def output_path(self) -> Path:
-        return self.run_path / self.stage
+        return self.run_path / (self.section or self.stage)
 
 
-def load_config(path: str | Path, stage: str, overrides: dict | None = None) -> StageConfig:
+def load_config(path: str | Path, stage: str, overrides: dict | None = None, section: str | None = None) -> StageConfig:
+    """`section` (`<stage>.<name>`) names another section of `stages` to read instead of the
+    stage's own, so one config can describe a further run of a stage, with its own output
+    folder and checkpoints."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config {path} does not exist")
     raw = yaml.safe_load(path.read_text()) or {}
     stages = raw.pop("stages", {}) or {}
-    known = {f.name for f in fields(StageConfig)}
-    values = {**raw, **(stages.get(stage) or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    section = section or stage
+    if section.split(".")[0] != stage:
+        raise ValueError(f"section '{section}' is not a run of {stage} (its name must be {stage} or {stage}.<name>)")
+    if section != stage and section not in stages:
+        raise ValueError(f"{path} has no section '{section}' under stages (it has {sorted(stages)})")
+    known = {f.name for f in fields(StageConfig)} - {"name", "stage", "section"}
+    values = {**raw, **(stages.get(section) or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{path}: unknown settings {unknown}")
-    return StageConfig(name=path.stem, stage=stage, **values)
+    return StageConfig(name=path.stem, stage=stage, section=section, **values)
 
 
 def parse_args(stage: str, description: str) -> StageConfig:
@@ -92,6 +101,27 @@ def parse_args(stage: str, description: str) -> StageConfig:
     parser.add_argument("--output-dir", help="override the run folder (default from the config)")
     parser.add_argument("--resume", choices=("latest", "none"), default="latest",
                         help="continue from the newest complete checkpoint (default) or start over")
+    parser.add_argument("--section", help="read this section of the config's stages instead of the stage's own "
+                                          "(a further run of the stage, written to RUN_DIR/SECTION)")
     args = parser.parse_args()
-    return load_config(args.config, stage, {"max_steps": args.max_steps, "run_dir": args.output_dir,
-                                            "resume": args.resume})
+    try:
+        return load_config(args.config, stage, {"max_steps": args.max_steps, "run_dir": args.output_dir,
+                                                "resume": args.resume}, section=args.section)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def run_order(path: str | Path) -> list[tuple[str, str]]:
+    """(stage, section) for every section of a config's `stages` in file order, the order the
+    recipe runs them in."""
+    stages = (yaml.safe_load(Path(path).read_text()) or {}).get("stages") or {}
+    return [(section.split(".")[0], section) for section in stages]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_file():
+        sys.exit("usage: python -m training.config CONFIG.yaml  (prints the stage and section of each run, in order)")
+    for stage, section in run_order(sys.argv[1]):
+        print(stage, section)

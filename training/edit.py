@@ -68,7 +68,7 @@ def run_edit_stage(stage: str, description: str, start_from: str | None, extra_d
         write_generation_samples(components, fmt, folder, cfg.sample_steps, transformer=modules["transformer"])
 
     def finish(modules):
-        modules["transformer"].save_pretrained(final_folder(cfg, stage), safe_serialization=True)
+        modules["transformer"].save_pretrained(cfg.output_path / "final", safe_serialization=True)
         save_components(cfg.checkpoint_path, {"edit_transformer": modules["transformer"]}, fmt)
 
     train(cfg, Stage({"transformer": transformer}, loss, validate, finish), accelerator)

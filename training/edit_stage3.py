@@ -4,8 +4,12 @@ on mixed with the earlier tasks; starts from stage II.
 
     accelerate launch -m training.edit_stage3 --config training/configs/shapes.yaml
 
-The pairs are written as a dataset of their own (RUN_DIR/backtranslation, the seed layout) and
-cached like any other, so a rerun reuses them.
+With `start_from_saved: true` the stage trains the run's saved edit transformer on, and that
+transformer makes the pairs itself (iterated backtranslation: each further run, a config
+section of its own read with `--section`, edits with the model the run before it made).
+
+The pairs are written as a dataset of their own (RUN_DIR/backtranslation/<maker's fingerprint>,
+the seed layout) and cached like any other, so a rerun with the same maker reuses them.
 """
 
 import json
@@ -28,22 +32,23 @@ INVERTIBLE = ("recolor", "reshape", "background", "add", "remove", "reverse")
 
 
 def backtranslate(cfg, components: dict, fmt: dict) -> dict[str, CachedData]:
-    folder = cfg.run_path / "backtranslation"
-    manifest = folder / "manifest.jsonl"
-    stage2 = final_folder(cfg, "edit_stage2")
-    if not manifest.is_file():
-        write_backtranslation(cfg, components, fmt, folder, stage2)
+    maker = cfg.checkpoint_path / "edit_transformer" if cfg.start_from_saved else final_folder(cfg, "edit_stage2")
+    key = folder_fingerprint(maker)
+    folder = cfg.run_path / "backtranslation" / key
+    if not (folder / "manifest.jsonl").is_file():
+        write_backtranslation(cfg, components, fmt, folder, maker)
     if not read_records(folder, ("edit",)):
         print("backtranslation: the judge accepted no edit; stage III trains without it")
         return {}
     enc = Encoders(components["text_encoder"], components["video_vae"], components["audio_vae"], fmt,
-                   folder_fingerprint(cfg.checkpoint_path / "video_vae", cfg.checkpoint_path / "audio_vae", stage2))
-    return {"backtranslation": CachedData(ensure_cache(folder, cfg.run_path / "cache_backtranslation", "edits", enc,
-                                                       cfg.seed))}
+                   folder_fingerprint(cfg.checkpoint_path / "video_vae", cfg.checkpoint_path / "audio_vae", maker))
+    return {"backtranslation": CachedData(ensure_cache(folder, cfg.run_path / "cache_backtranslation" / key, "edits",
+                                                       enc, cfg.seed))}
 
 
-def write_backtranslation(cfg, components: dict, fmt: dict, folder, stage2) -> None:
-    transformer = JointDenoisingTransformer.from_pretrained(stage2, use_safetensors=True).eval()
+def write_backtranslation(cfg, components: dict, fmt: dict, folder, maker) -> None:
+    # float(): a run folder rebuilt from assets/ holds fp16 weights
+    transformer = JointDenoisingTransformer.from_pretrained(maker, use_safetensors=True).float().eval()
     pipe = EditPipeline(components["text_encoder"], components["video_vae"], components["audio_vae"], transformer,
                         components["scheduler"], None, **fmt)
     pipe.set_progress_bar_config(disable=True)

@@ -2,7 +2,7 @@
 
     python -m training.export --config training/configs/shapes.yaml --out assets/shapes
 
-The card states each model's config, the data, the steps and wall time of each stage (from
+The card states each model's config, the data, the steps and wall time of each run of a stage (from
 its log and runs/recipe_times.txt), the run's NOTES.md if it has one, and the measured metrics
 (metrics.json, written by `python -m studio.evaluation.evaluate`) when present.
 """
@@ -16,12 +16,10 @@ from pathlib import Path
 import torch
 
 from models.pipelines import load_components, save_components
-from training.config import load_config
-
-STAGES = ("vae", "vae_decoder", "generator", "generator_deep", "upsampler", "edit_stage1", "edit_stage2", "edit_stage3")
+from training.config import load_config, run_order
 
 
-def stage_summary(run: Path) -> list[str]:
+def stage_summary(run: Path, sections: list[str]) -> list[str]:
     times = {}
     times_file = run.parent / "recipe_times.txt"
     if times_file.is_file():
@@ -30,23 +28,23 @@ def stage_summary(run: Path) -> list[str]:
             if len(parts) >= 3 and parts[0] == "stage":
                 times[parts[1].rstrip(":")] = parts[2]
     rows = ["| stage | steps | final loss | wall time (s) |", "|---|---|---|---|"]
-    for stage in STAGES:
-        log = run / stage / "log.jsonl"
+    for section in sections:
+        log = run / section / "log.jsonl"
         if not log.is_file():
             continue
         records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         last = records[-1] if records else {}
-        rows.append(f"| {stage} | {last.get('step', '?')} | {last.get('loss', float('nan')):.4f} | "
-                    f"{times.get(stage, '?')} |")
+        rows.append(f"| {section} | {last.get('step', '?')} | {last.get('loss', float('nan')):.4f} | "
+                    f"{times.get(section, '?')} |")
     return rows
 
 
-def model_card(cfg, components: dict, fmt: dict, metrics: dict | None) -> str:
+def model_card(cfg, sections: list[str], components: dict, fmt: dict, metrics: dict | None) -> str:
     lines = ["# Flipbook Shapes World models", "",
              "Trained from scratch on the Shapes World (shared/specs/shapes-world.md) with "
              f"`bash training/recipes/shapes.sh` (config `{cfg.name}`, {cfg.world_count} samples, seed "
              f"{cfg.world_seed}, held out: {', '.join(cfg.holdout)}).", "",
-             f"Clip format: {json.dumps(fmt)}", "", "## Stages", "", *stage_summary(cfg.run_path), "",
+             f"Clip format: {json.dumps(fmt)}", "", "## Stages", "", *stage_summary(cfg.run_path, sections), "",
              "## Components", ""]
     notes = cfg.run_path / "NOTES.md"  # how the run departed from a plain recipe run, if it did
     if notes.is_file():
@@ -83,7 +81,8 @@ def main() -> None:
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     if metrics:
         shutil.copy(metrics_path, tmp / "metrics.json")
-    (tmp / "README.md").write_text(model_card(cfg, components, fmt, metrics))
+    sections = [section for _, section in run_order(args.config)]
+    (tmp / "README.md").write_text(model_card(cfg, sections, components, fmt, metrics))
     old = out.with_name(out.name + ".old")
     if out.exists():
         os.replace(out, old)

@@ -243,9 +243,9 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
     log_path = out / "log.jsonl"
     if accelerator.is_main_process:
         write_log(log_path, read_log(log_path, step))
-    accelerator.init_trackers(cfg.stage)
+    accelerator.init_trackers(out.name)
 
-    bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.stage, disable=not accelerator.is_local_main_process)
+    bar = tqdm(total=cfg.max_steps, initial=step, desc=out.name, disable=not accelerator.is_local_main_process)
     while step < cfg.max_steps:
         for module in modules.values():
             module.train()
