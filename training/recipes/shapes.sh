@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Retrain every shipped checkpoint from scratch on the Shapes World, then export to assets/.
+# Retrain every shipped checkpoint from scratch on the Shapes World, then export to
+# assets/<config's name> (assets/shapes; the tiny config's to assets/tiny, leaving the shipped models be).
 #   bash training/recipes/shapes.sh [CONFIG]        (default training/configs/shapes.yaml)
 # Runs every section of the config's `stages` in file order: a stage, or a further run of one
 # (`<stage>.<name>`, e.g. edit_stage3.round2). Each resumes from its latest checkpoint, so
@@ -18,4 +19,4 @@ for run in "${runs[@]}"; do
   $launch -m "training.$stage" --config "$config" --section "$section"
   echo "stage $section: $(( $(date +%s) - start )) s wall" | tee -a runs/recipe_times.txt
 done
-python -m training.export --config "$config" --out assets/shapes
+python -m training.export --config "$config" --out "assets/$(basename "$config" .yaml)"
