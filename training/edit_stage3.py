@@ -41,9 +41,9 @@ def backtranslate(cfg, components: dict, fmt: dict) -> dict[str, CachedData]:
         print("backtranslation: the judge accepted no edit; stage III trains without it")
         return {}
     enc = Encoders(components["text_encoder"], components["video_vae"], components["audio_vae"], fmt,
-                   folder_fingerprint(cfg.checkpoint_path / "video_vae", cfg.checkpoint_path / "audio_vae", maker))
-    return {"backtranslation": CachedData(ensure_cache(folder, cfg.run_path / "cache_backtranslation" / key, "edits",
-                                                       enc, cfg.seed))}
+                   folder_fingerprint(cfg.checkpoint_path / "video_vae", cfg.checkpoint_path / "audio_vae"))
+    cache = cfg.run_path / "cache_backtranslation" / key  # one per maker, so the maker need not be hashed again
+    return {"backtranslation": CachedData(ensure_cache(folder, cache, "edits", enc, cfg.seed))}
 
 
 def write_backtranslation(cfg, components: dict, fmt: dict, folder, maker) -> None:
