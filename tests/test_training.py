@@ -105,6 +105,37 @@ def test_the_decoder_stage_trains_the_decoder_and_keeps_the_latents(after_vae, t
     assert (run_dir / "vae_decoder" / "samples" / "step_0000004" / "psnr.txt").is_file()
 
 
+def test_the_audio_decoder_stage_trains_the_decoder_and_keeps_the_latents(after_vae, tmp_path):
+    run_dir = copy_run(after_vae, tmp_path, "audio_decoder")
+    folder = run_dir / "model" / "audio_vae"
+    before, config_before = weights(folder), json.loads((folder / "config.json").read_text())
+    stage("audio_decoder", run_dir)
+    after, config_after = weights(folder), json.loads((folder / "config.json").read_text())
+    assert set(before) == set(after)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert (config_after["shift_factor"], config_after["scaling_factor"]) == \
+        (config_before["shift_factor"], config_before["scaling_factor"])
+    samples = run_dir / "audio_decoder" / "samples" / "step_0000004"
+    assert float((samples / "loss.txt").read_text()) > 0
+    assert (samples / "reconstruction_0.wav").stat().st_size > 1000
+
+
+def test_partial_weighted_l1_counts_a_missing_harmonic_more_than_plain_l1():
+    """A decoded spectrum that drops a tone's weak harmonic (a few bins) is penalised far more
+    than under plain L1, which averages those bins with the thousand silent ones."""
+    from training.audio_decoder import PARTIAL_WEIGHT, partial_weighted_l1
+
+    spectrum = torch.zeros(1, 1025, 8)
+    spectrum[:, 36:40] = 6.0  # the fundamental
+    spectrum[:, 110:114] = 4.0  # its third harmonic
+    dropped = spectrum.clone()
+    dropped[:, 110:114] = 0.0
+    plain = (dropped - spectrum).abs().mean()
+    assert partial_weighted_l1(spectrum, spectrum) == 0
+    assert partial_weighted_l1(dropped, spectrum) > 0.5 * PARTIAL_WEIGHT * plain
+
+
 def test_resume_continues_the_same_run(after_vae, tmp_path):
     straight = copy_run(after_vae, tmp_path, "straight")
     stopped = copy_run(after_vae, tmp_path, "stopped")

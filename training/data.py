@@ -73,11 +73,20 @@ def read_records(dataset: Path, kinds: tuple[str, ...]) -> list[dict]:
 def read_clip(dataset: Path, video: str, audio: str | None, fmt: dict) -> tuple[np.ndarray, np.ndarray]:
     clip, _ = media.read_video(dataset / video, fps=fmt["fps"], num_frames=fmt["num_frames"], size=fmt["size"],
                                sample_rate_hz=fmt["sample_rate_hz"])
-    samples = clip.audio
-    if audio:
-        samples, _ = media.read_wav(dataset / audio)
-    samples = np.pad(samples, (0, max(0, fmt["num_samples"] - len(samples))))[: fmt["num_samples"]]
-    return clip.frames, samples.astype(np.float32)
+    samples = media.read_wav(dataset / audio)[0] if audio else clip.audio
+    return clip.frames, fit_samples(samples, fmt)
+
+
+def read_audio(dataset: Path, video: str, audio: str | None, fmt: dict) -> np.ndarray:
+    """A clip's samples alone: its wav when it names one (no video decoding), else its video's sound."""
+    if not audio:
+        return read_clip(dataset, video, None, fmt)[1]
+    return fit_samples(media.read_wav(dataset / audio)[0], fmt)
+
+
+def fit_samples(samples: np.ndarray, fmt: dict) -> np.ndarray:
+    """Zero-padded or cut to the clip format's length, float32."""
+    return np.pad(samples, (0, max(0, fmt["num_samples"] - len(samples))))[: fmt["num_samples"]].astype(np.float32)
 
 
 def random_affine_sequence(rng: np.random.Generator, num_frames: int, size: int) -> list[tuple]:

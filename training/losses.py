@@ -1,5 +1,5 @@
-"""The VAEs' KL term (their reconstruction losses are in training/vae.py, the denoising loss in
-training/objective.py)."""
+"""The VAEs' KL term (their reconstruction losses are in training/vae.py and the decoder stages,
+the denoising loss in training/objective.py)."""
 
 import torch
 
