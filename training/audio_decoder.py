@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from models.pipelines import load_components, save_components
 from studio import media
 from training.config import parse_args
-from training.data import ensure_dataset, read_audio, read_records
+from training.data import clip_paths, ensure_dataset, read_audio, read_records
 from training.loop import Batch, Stage, make_accelerator, train
 
 PARTIAL_LEVEL = 1.0  # log1p(magnitude / floor): a bin above 1.7x the floor holds part of a tone
@@ -27,7 +27,7 @@ PARTIAL_WEIGHT = 20.0
 
 def partial_weighted_l1(decoded: torch.Tensor, spectrum: torch.Tensor) -> torch.Tensor:
     """L1 between log magnitudes (B, F, N'), bins of a partial weighted PARTIAL_WEIGHT times,
-    normalised by the mean weight so the rate means what it did under plain L1."""
+    divided by the mean weight so the loss keeps plain L1's scale (and learning rate)."""
     weight = 1 + PARTIAL_WEIGHT * (spectrum > PARTIAL_LEVEL).float()
     return (weight * (decoded.float() - spectrum).abs()).mean() / weight.mean()
 
@@ -35,8 +35,7 @@ def partial_weighted_l1(decoded: torch.Tensor, spectrum: torch.Tensor) -> torch.
 def load_audio(dataset, fmt: dict) -> np.ndarray:
     """(N, samples) float32: the sound of every clip and edit target in the dataset."""
     records = read_records(dataset, ("t2v", "i2v", "edit"))
-    return np.stack([read_audio(dataset, r.get("video") or r["target_video"], r.get("audio") or r.get("target_audio"),
-                                fmt) for r in records])
+    return np.stack([read_audio(dataset, *clip_paths(r), fmt) for r in records])
 
 
 def main() -> None:

@@ -70,6 +70,12 @@ def read_records(dataset: Path, kinds: tuple[str, ...]) -> list[dict]:
     return [r for r in records if r["kind"] in kinds]
 
 
+def clip_paths(record: dict) -> tuple[str, str | None]:
+    """(video, audio) of a clip record, or of an edit record's target; audio is None when the
+    video carries the sound."""
+    return record.get("video") or record["target_video"], record.get("audio") or record.get("target_audio")
+
+
 def read_clip(dataset: Path, video: str, audio: str | None, fmt: dict) -> tuple[np.ndarray, np.ndarray]:
     clip, _ = media.read_video(dataset / video, fps=fmt["fps"], num_frames=fmt["num_frames"], size=fmt["size"],
                                sample_rate_hz=fmt["sample_rate_hz"])

@@ -18,7 +18,7 @@ from models.pipelines.studio_pipeline import encode_audio, encode_video, frames_
 from models.presets import build_components
 from studio import media
 from training.config import parse_args
-from training.data import ensure_dataset, read_clip, read_records
+from training.data import clip_paths, ensure_dataset, read_clip, read_records
 from training.loop import Batch, Stage, make_accelerator, train
 from training.losses import kl_loss
 
@@ -86,8 +86,7 @@ def write_reconstructions(video_vae, audio_vae, frames: np.ndarray, audio: np.nd
 def load_pixels(dataset, fmt: dict) -> tuple[np.ndarray, np.ndarray]:
     """(N, T, H, W, 3) uint8 frames and (N, samples) audio of up to MAX_CLIPS clips."""
     records = read_records(dataset, ("t2v", "i2v", "edit"))[:MAX_CLIPS]
-    clips = [read_clip(dataset, r.get("video") or r["target_video"], r.get("audio") or r.get("target_audio"), fmt)
-             for r in records]
+    clips = [read_clip(dataset, *clip_paths(r), fmt) for r in records]
     return np.stack([c[0] for c in clips]), np.stack([c[1] for c in clips])
 
 
