@@ -21,6 +21,7 @@ from training.config import parse_args
 from training.data import clip_paths, ensure_dataset, read_audio, read_records
 from training.loop import Batch, Stage, make_accelerator, train
 
+MAX_CLIPS = 4096  # clips' sound held in memory for this stage (about 0.5 GB of 2-s clips)
 PARTIAL_LEVEL = 1.0  # log1p(magnitude / floor): a bin above 1.7x the floor holds part of a tone
 PARTIAL_WEIGHT = 20.0
 
@@ -33,8 +34,8 @@ def partial_weighted_l1(decoded: torch.Tensor, spectrum: torch.Tensor) -> torch.
 
 
 def load_audio(dataset, fmt: dict) -> np.ndarray:
-    """(N, samples) float32: the sound of every clip and edit target in the dataset."""
-    records = read_records(dataset, ("t2v", "i2v", "edit"))
+    """(N, samples) float32: the sound of the dataset's clips and edit targets, up to MAX_CLIPS."""
+    records = read_records(dataset, ("t2v", "i2v", "edit"))[:MAX_CLIPS]
     return np.stack([read_audio(dataset, *clip_paths(r), fmt) for r in records])
 
 
