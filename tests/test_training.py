@@ -1,6 +1,7 @@
 """Training on the tiny config: every stage end to end, resume, two synchronised processes."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -73,12 +74,14 @@ def test_every_stage_then_export_and_generate(after_vae, tmp_path):
             "animated_edits-00000.safetensors"} <= set(cached)
 
     (run_dir / "NOTES.md").write_text("The generator was trained on for a new audio VAE.\n")
+    (run_dir / "recipe_times.txt").write_text("stage generator: 17 s wall\n")  # as the recipe keeps it
     out = tmp_path / "exported"
     result = subprocess.run([sys.executable, "-m", "training.export", "--config", str(CONFIG), "--output-dir",
                              str(run_dir), "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     card = (out / "README.md").read_text()
-    assert "| generator | 4 |" in card and "| edit_stage3.round1 | 4 |" in card and "edit_transformer" in card
+    assert re.search(r"\| generator \| 4 \| [\d.]+ \| 17 \|", card), "wall time not taken from the run folder"
+    assert "| edit_stage3.round1 | 4 |" in card and "edit_transformer" in card
     assert "## Run notes\n\nThe generator was trained on for a new audio VAE." in card
     assert weights(out / "transformer")["video_embed.weight"].dtype == torch.float16
 
@@ -224,3 +227,7 @@ def test_a_config_section_is_a_further_run_of_its_stage():
                              "edit_stage3.round9"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2 and "has no section 'edit_stage3.round9'" in result.stderr
     assert "Traceback" not in result.stderr
+    # the recipe asks for the run folder, where it keeps each run's wall time for the export
+    result = subprocess.run([sys.executable, "-m", "training.config", str(CONFIG), "--run-dir"], capture_output=True,
+                            text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0 and Path(result.stdout.strip()) == load_config(CONFIG, "export").run_path

@@ -119,9 +119,15 @@ def run_order(path: str | Path) -> list[tuple[str, str]]:
 
 
 if __name__ == "__main__":
-    import sys
-
-    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_file():
-        sys.exit("usage: python -m training.config CONFIG.yaml  (prints the stage and section of each run, in order)")
-    for stage, section in run_order(sys.argv[1]):
-        print(stage, section)
+    parser = argparse.ArgumentParser(prog="python -m training.config",
+                                     description="Print the stage and section of each run of a config, in order.")
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--run-dir", action="store_true", help="print the config's run folder instead")
+    args = parser.parse_args()
+    if not args.config.is_file():
+        parser.error(f"config {args.config} does not exist")
+    if args.run_dir:
+        print(load_config(args.config, "export").run_path)
+    else:
+        for stage, section in run_order(args.config):
+            print(stage, section)

@@ -2,9 +2,10 @@
 
     python -m training.export --config training/configs/shapes.yaml --out assets/shapes
 
-The card states each model's config, the data, the steps and wall time of each run of a stage (from
-its log and runs/recipe_times.txt), the run's NOTES.md if it has one, and the measured metrics
-(metrics.json, written by `python -m studio.evaluation.evaluate`) when present.
+The card states each model's config, the data, the steps and wall time of each run of a stage
+(from its log and the recipe_times.txt the recipe keeps in the run folder), the run's NOTES.md if
+it has one, and the measured metrics (metrics.json, written by `python -m
+studio.evaluation.evaluate`) when present.
 """
 
 import argparse
@@ -21,7 +22,7 @@ from training.config import load_config, run_order
 
 def stage_summary(run: Path, sections: list[str]) -> list[str]:
     times = {}
-    times_file = run.parent / "recipe_times.txt"
+    times_file = run / "recipe_times.txt"
     if times_file.is_file():
         for line in times_file.read_text().splitlines():
             parts = line.split()

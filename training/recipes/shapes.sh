@@ -12,11 +12,13 @@ cd "$(dirname "$0")/../.."
 config="${1:-training/configs/shapes.yaml}"
 launch="${LAUNCH:-python}"
 order=$(python -m training.config "$config")
+run_dir=$(python -m training.config "$config" --run-dir)
+mkdir -p "$run_dir"
 mapfile -t runs <<< "$order"
 for run in "${runs[@]}"; do
   read -r stage section <<< "$run"
   start=$(date +%s)
   $launch -m "training.$stage" --config "$config" --section "$section"
-  echo "stage $section: $(( $(date +%s) - start )) s wall" | tee -a runs/recipe_times.txt
+  echo "stage $section: $(( $(date +%s) - start )) s wall" | tee -a "$run_dir/recipe_times.txt"
 done
 python -m training.export --config "$config" --out "assets/$(basename "$config" .yaml)"
