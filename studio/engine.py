@@ -22,6 +22,9 @@ from studio.prompts import SafetyFilter
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_DIR = REPO_ROOT / "assets" / "shapes"
 DISPLAY_SCALE = 4  # 64-px clips are written at 256 px so people can see them
+# x264's speed preset for those: 45 ms a 2-s clip against medium's 69, read back at 41.7 against
+# 42.1 dB PSNR and the same size (README, Speed)
+DISPLAY_PRESET = "veryfast"
 
 
 @dataclass
@@ -160,7 +163,8 @@ class Engine:
         cfg = self.load()[0].config
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        media.write_video(out_path, result.clip(index, cfg.fps, cfg.sample_rate_hz), display_scale=display_scale)
+        media.write_video(out_path, result.clip(index, cfg.fps, cfg.sample_rate_hz), display_scale=display_scale,
+                          preset=DISPLAY_PRESET)
         record = {**result.record, "seed": result.seeds[index], "notes": result.notes, "output": out_path.name}
         tmp = out_path.with_name(out_path.name + ".json.tmp")
         tmp.write_text(json.dumps(record, indent=1))

@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio import media
-from studio.engine import DISPLAY_SCALE, Engine, Result
+from studio.engine import DISPLAY_PRESET, DISPLAY_SCALE, Engine, Result
 from studio.ui import inputs
 from studio.ui.inputs import Limits, Upload
 from studio.ui.outputs import OutputRoot
@@ -169,7 +169,7 @@ class Studio:
         result.record["video"] = upload.name
         videos = self._write(engine, result, "edit")
         source_video = videos[0].with_name("source.mp4")
-        media.write_video(source_video, result.source, display_scale=DISPLAY_SCALE)
+        media.write_video(source_video, result.source, display_scale=DISPLAY_SCALE, preset=DISPLAY_PRESET)
         return Outcome(videos, result, time.perf_counter() - started, source_video, file_digest(upload.path))
 
     def frame(self, video_path: str | None, index: int) -> Path:
