@@ -213,6 +213,33 @@ def test_a_stage_can_train_on_the_saved_weights(after_vae, tmp_path, name, compo
     assert all(torch.equal(saved[k], again[k]) for k in saved)
 
 
+def test_the_saved_upsampler_can_grow_deeper_and_train_on(after_vae, tmp_path):
+    """`grow_depth` deepens the saved upsampler before it trains on: with a zero learning rate the
+    saved blocks come back unchanged and each new copy has its gates shut (training/grow.py).
+    Without `start_from_saved` there is nothing to grow, which is refused."""
+    raw = yaml.safe_load(CONFIG.read_text())
+    config = tmp_path / "tiny_grown.yaml"
+    raw["stages"]["upsampler"] = {"grow_depth": 2}
+    config.write_text(yaml.safe_dump(raw))
+    run_dir = copy_run(after_vae, tmp_path, "grown")
+    command = [sys.executable, "-m", "training.upsampler", "--config", str(config), "--output-dir", str(run_dir)]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert refused.returncode != 0 and "set start_from_saved: true" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    stage("generator", run_dir)
+    stage("upsampler", run_dir)
+    saved = weights(run_dir / "model" / "upsampler")
+    raw["stages"]["upsampler"] = {"grow_depth": 2, "start_from_saved": True, "lr": 0.0}
+    config.write_text(yaml.safe_dump(raw))
+    stage("upsampler", run_dir, "--resume", "none", config=config)
+    grown = weights(run_dir / "model" / "upsampler")
+    assert json.loads((run_dir / "model" / "upsampler" / "config.json").read_text())["depth"] == 2
+    assert all(torch.equal(saved[k], grown[k]) for k in saved)
+    width = grown["blocks.1.ada_ln.1.bias"].shape[0] // 6
+    for gate in (2, 5):
+        assert not grown["blocks.1.ada_ln.1.weight"][gate * width:(gate + 1) * width].any()
+
+
 def test_a_config_section_is_a_further_run_of_its_stage():
     """The recipe runs every section in file order; `--section` reads a further run's settings
     and writes it to a folder of its own, and a section of another stage is refused."""

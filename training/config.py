@@ -48,7 +48,7 @@ class StageConfig:
     backtranslation_count: int = 8  # stage III: clips the stage II model edits
     frames: int = 16  # animated-frame editing (stage II): frames per synthetic video
     resume: str = "latest"  # "latest" or "none"
-    grow_depth: int = 0  # generator_deep: blocks the run's generator grows to (training/grow.py)
+    grow_depth: int = 0  # generator_deep, upsampler: blocks the saved model grows to (training/grow.py)
     start_from_saved: bool = False  # upsampler, edit stages: train on the run's saved upsampler / edit
     # transformer (fresh optimiser and schedule) instead of fresh weights / the stage they start from
 

@@ -5,7 +5,8 @@
 It learns from generation clips (reference: the first frame for image-to-video, else blank)
 and, when the dataset has them, from video edits (reference: the full-size source), so it can
 restore detail of what an edit kept. With `start_from_saved: true` it trains on the run's
-saved upsampler (a fresh optimiser and learning-rate schedule) instead of fresh weights.
+saved upsampler (a fresh optimiser and learning-rate schedule) instead of fresh weights, grown
+to `grow_depth` blocks first when the section asks (training/grow.py).
 """
 
 import torch
@@ -16,12 +17,15 @@ from training.config import parse_args
 from training.data import read_records
 from training.diffusion import (choose_kind, denoising_loss, edit_inputs, first_frame_condition, generation_inputs,
                                 load_run, upsampler_inputs, write_generation_samples)
+from training.grow import grow
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
 
 
 def main() -> None:
     cfg = parse_args("upsampler", __doc__.splitlines()[0])
+    if cfg.grow_depth and not cfg.start_from_saved:
+        raise SystemExit("grow_depth grows the run's saved upsampler: set start_from_saved: true as well")
     accelerator = make_accelerator(cfg)
     with accelerator.main_process_first():
         has_edits = bool(read_records(cfg.data_path, ("edit",))) if cfg.data_path.exists() else False
@@ -31,6 +35,8 @@ def main() -> None:
         if "upsampler" not in components:
             raise SystemExit(f"start_from_saved: {cfg.checkpoint_path} has no upsampler yet; train one first")
         upsampler = components["upsampler"].float()
+        if cfg.grow_depth:
+            upsampler = grow(upsampler, cfg.grow_depth)
     else:
         _, upsampler = build_transformers(cfg.preset, components["video_vae"], components["audio_vae"],
                                           components["text_encoder"])
