@@ -21,6 +21,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from models import sampling_defaults as defaults
 from studio import media
 from studio.evaluation.judge import judge_clip
 from studio.ui import board, build_ui, inputs
@@ -351,7 +352,7 @@ def test_progress_follows_every_sampling_step(tiny_checkpoint):
     seen = []
     outcome = Studio(tiny_checkpoint).generate("a red circle", 1, "", 3, 4.0, 1,
                                                 progress=lambda value, desc=None, unit=None: seen.append(value))
-    total = 3 + 8  # base steps + the engine's default upsampler steps
+    total = 3 + defaults.UPSAMPLER_STEPS  # base steps + the engine's default upsampler steps
     assert [v for v in seen if isinstance(v, tuple)] == [(k, total) for k in range(1, total + 1)]
     assert outcome.videos[0].is_file()
 
