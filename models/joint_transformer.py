@@ -30,6 +30,15 @@ class JointTransformerOutput(BaseOutput):
     audio: torch.Tensor | None = None  # (B, Ca, N); None for video-only passes
 
 
+@dataclass
+class TextContext:
+    """The text and task tokens as the blocks' cross-attention reads them. They do not change
+    over a sampling loop, so pipelines compute them once per loop (`text_context`) instead of
+    at every step (4 % of a generator forward)."""
+    keys_values: list[tuple[torch.Tensor, torch.Tensor]]  # per block: keys, values (B, L, heads, Dh)
+    mask: torch.Tensor  # (B, 1, 1, L) bool, True = a real token
+
+
 # ---------------------------------------------------------------- rotary positions
 
 def rope_rotation(positions: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
@@ -103,12 +112,16 @@ class Attention(nn.Module):
         self.norm_k = RMSNorm(dim // num_heads, eps=1e-6)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, x, context=None, rotation=None, mask=None):
-        context = x if context is None else context
-        q = self.to_q(x).unflatten(-1, (self.num_heads, -1))  # (B, N, heads, Dh)
+    def keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised keys and the values (B, L, heads, Dh) of `context` (B, L, D)."""
         k, v = self.to_kv(context).unflatten(-1, (2, self.num_heads, -1)).unbind(2)
-        q, k = self.norm_q(q), self.norm_k(k)  # normalised and rotated token-major: fewer copies
-        if rotation is not None:
+        return self.norm_k(k), v
+
+    def forward(self, x, keys_values=None, rotation=None, mask=None):
+        """Self-attention over x, or cross-attention to `keys_values` from `self.keys_values`."""
+        q = self.norm_q(self.to_q(x).unflatten(-1, (self.num_heads, -1)))  # (B, N, heads, Dh)
+        k, v = self.keys_values(x) if keys_values is None else keys_values
+        if rotation is not None:  # normalised and rotated token-major: fewer copies
             q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
         return self.to_out(out.transpose(1, 2).flatten(2))
@@ -137,11 +150,11 @@ class JointBlock(nn.Module):
         nn.init.zeros_(self.ada_ln[1].weight)
         nn.init.zeros_(self.ada_ln[1].bias)
 
-    def forward(self, x, c, context, rotation, context_mask):
+    def forward(self, x, c, context_keys_values, rotation, context_mask):
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada_ln(c).chunk(6, dim=-1)
         attended = self.attn(modulate(self.norm1(x), shift1, scale1), rotation=rotation)
         x = torch.addcmul(x, gate1[:, None], attended)
-        x = x + self.cross_attn(self.norm2(x), context=context, mask=context_mask)
+        x = x + self.cross_attn(self.norm2(x), keys_values=context_keys_values, mask=context_mask)
         return torch.addcmul(x, gate2[:, None], self.mlp(modulate(self.norm3(x), shift2, scale2)))
 
 
@@ -227,6 +240,23 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         audio = torch.stack([audio_t, torch.full_like(audio_t, (h - 1) / 2), torch.full_like(audio_t, (w - 1) / 2)], -1)
         return torch.cat([video, audio])
 
+    def _task_ids(self, task_ids: torch.Tensor | None, batch: int, device) -> torch.Tensor:
+        if task_ids is None:
+            return torch.full((batch,), self.config.task_names.index("generate"), device=device)
+        return task_ids
+
+    def text_context(self, text_tokens: torch.Tensor, text_mask: torch.Tensor,
+                     task_ids: torch.Tensor | None = None) -> TextContext:
+        """What every block's cross-attention reads of the text tokens (B, L, text_dim), their
+        mask (B, L) and the task tokens: `forward` computes it unless given it."""
+        cfg, batch = self.config, text_tokens.shape[0]
+        task = self.task_embed(self._task_ids(task_ids, batch, text_tokens.device))
+        task_tokens = self.task_tokens(task).unflatten(-1, (cfg.num_task_tokens, -1))
+        tokens = torch.cat([self.text_proj(text_tokens.to(self.video_embed.weight.dtype)), task_tokens], 1)
+        mask = torch.cat([text_mask.bool(), text_mask.new_ones(batch, cfg.num_task_tokens, dtype=torch.bool)], 1)
+        return TextContext([block.cross_attn.keys_values(tokens) for block in self.blocks],
+                           mask[:, None, None, :])
+
     def forward(
         self,
         video_latents: torch.Tensor,  # (B, C, T, H, W)
@@ -238,6 +268,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         video_cond: torch.Tensor | None = None,  # (B, Cc, T, H, W); None = blank
         audio_cond: torch.Tensor | None = None,  # (B, Ca, N); None = blank
         task_ids: torch.Tensor | None = None,  # (B,) indices into config.task_names; None = generate
+        context: TextContext | None = None,  # text_context(text_tokens, text_mask, task_ids), if made already
     ) -> JointTransformerOutput:
         cfg = self.config
         batch = video_latents.shape[0]
@@ -247,7 +278,8 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
             raise ValueError(f"video latent {tuple(video_latents.shape[2:])} is not divisible by patch {cfg.patch_size}")
         grid = (t // pt, h // ph, w // pw)
 
-        x = self.video_embed(video_latents)
+        dtype = self.video_embed.weight.dtype  # float inputs work with bf16 weights too (sampling)
+        x = self.video_embed(video_latents.to(dtype))
         if video_cond is not None:
             x = x + self.video_cond_embed(video_cond.to(x.dtype))
         tokens = [x.flatten(2).transpose(1, 2) + self.modality_embed[0]]  # (B, Nv, D)
@@ -256,7 +288,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
             if audio_latents.shape[-1] % cfg.audio_patch_size:
                 raise ValueError(f"audio latent length {audio_latents.shape[-1]} is not divisible by "
                                  f"{cfg.audio_patch_size}")
-            a = self.audio_embed(audio_latents)  # (B, Na, D)
+            a = self.audio_embed(audio_latents.to(dtype))  # (B, Na, D)
             if audio_cond is not None:
                 a = a + self.audio_cond_embed(audio_cond.to(a.dtype))
             tokens.append(a + self.modality_embed[1])
@@ -266,16 +298,13 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
                                  cfg.rope_theta)
 
         timestep = torch.as_tensor(timestep, device=x.device).expand(batch)
-        if task_ids is None:
-            task_ids = torch.full((batch,), cfg.task_names.index("generate"), device=x.device)
-        task = self.task_embed(task_ids)
-        c = self.time_embed(self.time_proj(timestep).to(x.dtype)) + task + self.pooled_text_embed(pooled_text)
-        context = torch.cat([self.text_proj(text_tokens), self.task_tokens(task).unflatten(-1, (cfg.num_task_tokens, -1))], 1)
-        context_mask = torch.cat([text_mask.bool(), text_mask.new_ones(batch, cfg.num_task_tokens, dtype=torch.bool)], 1)
-        context_mask = context_mask[:, None, None, :]  # (B, 1, 1, L + task tokens)
+        task = self.task_embed(self._task_ids(task_ids, batch, x.device))
+        c = self.time_embed(self.time_proj(timestep).to(dtype)) + task + self.pooled_text_embed(pooled_text.to(dtype))
+        if context is None:
+            context = self.text_context(text_tokens, text_mask, task_ids)
 
-        for block in self.blocks:
-            x = block(x, c, context, rotation, context_mask)
+        for block, keys_values in zip(self.blocks, context.keys_values):
+            x = block(x, c, keys_values, rotation, context.mask)
 
         num_video = grid[0] * grid[1] * grid[2]
         video = self.video_final(x[:, :num_video], c)  # (B, Nv, pt*ph*pw*C)

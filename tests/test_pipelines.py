@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from models.pipelines import GeneratePipeline, load_components
 from models.task_detection import detect_task
@@ -110,6 +111,28 @@ def test_checkpoint_round_trip_gives_identical_clips(tiny_checkpoint, tiny_pipel
     assert np.array_equal(a.frames, b.frames)
     index = json.loads((tiny_checkpoint / "model_index.json").read_text())
     assert index["base_size"] == 16 and index["size"] == 32 and "upsampler" in index["components"]
+
+
+def test_bf16_sampling_runs_a_fresh_bf16_copy_and_keeps_the_weights(tiny_checkpoint):
+    """With `bf16`, each sampling loop runs a bf16 twin refreshed from the denoiser's current
+    weights; the fp32 weights stay as they were and the clip stays close to fp32 sampling's."""
+    components, clip_format = load_components(tiny_checkpoint)
+    pipe = GeneratePipeline(**components, **clip_format)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.bf16 = False
+    exact = pipe("a red circle moving left", seed=3, **FAST)
+    weights = {k: v.clone() for k, v in pipe.transformer.state_dict().items()}
+    pipe.bf16 = True
+    fast = pipe("a red circle moving left", seed=3, **FAST)
+    assert all(torch.equal(v, weights[k]) and v.dtype == torch.float32
+               for k, v in pipe.transformer.state_dict().items())
+    assert np.abs(fast.frames.astype(int) - exact.frames).mean() < 2
+    twin = pipe.fast_copy(pipe.transformer)
+    assert twin is not pipe.transformer and twin.dtype == torch.bfloat16
+    with torch.no_grad():
+        pipe.transformer.video_final.linear.bias.add_(1.0)
+    assert torch.equal(pipe.fast_copy(pipe.transformer).video_final.linear.bias,
+                       pipe.transformer.video_final.linear.bias.bfloat16())
 
 
 def test_bad_model_folders_are_clear_errors(tmp_path, tiny_checkpoint):

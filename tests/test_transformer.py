@@ -45,16 +45,33 @@ def test_audio_patch_embedding_is_the_strided_convolution():
     assert torch.allclose(embed(x), expected, atol=1e-5)
 
 
-def test_bf16_autocast_keeps_video_and_audio():
-    """Sampling and training run under bf16 autocast. 16 audio channels, as shipped: oneDNN's bf16
-    strided Conv1d went wrong at 16 input channels on an AMX CPU here, not at 4 or 8."""
+@pytest.mark.parametrize("mode", ["autocast", "bf16 weights"])
+def test_bf16_keeps_video_and_audio(mode):
+    """Training runs under bf16 autocast; sampling runs bf16 copies of the weights on the same
+    float inputs. 16 audio channels, as shipped: oneDNN's bf16 strided Conv1d went wrong at 16
+    input channels on an AMX CPU here, not at 4 or 8."""
     model = randomise(tiny(audio_channels=16, audio_cond_channels=16))
     args = inputs(audio_channels=16)
     exact = model(**args)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        fast = model(**args)
+    if mode == "autocast":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = model(**args)
+    else:
+        fast = model.bfloat16()(**args)
+        assert fast.video.dtype == torch.bfloat16
     for a, b in ((exact.video, fast.video), (exact.audio, fast.audio)):
         assert (a - b.float()).norm() / a.norm() < 0.05
+
+
+def test_a_text_context_made_once_gives_the_same_output():
+    """Pipelines compute the text context once per sampling loop and pass it to every step."""
+    model = randomise(tiny())
+    args = {**inputs(), "task_ids": torch.tensor([1, 3])}
+    context = model.text_context(args["text_tokens"], args["text_mask"], args["task_ids"])
+    plain, reused = model(**args), model(**args, context=context)
+    assert torch.equal(plain.video, reused.video) and torch.equal(plain.audio, reused.audio)
+    other = model.text_context(args["text_tokens"], args["text_mask"])  # the generate task
+    assert not torch.allclose(plain.video, model(**args, context=other).video)
 
 
 def test_video_only_pass_and_video_only_model():

@@ -66,18 +66,22 @@ class EditPipeline(StudioPipeline):
         video, audio_latents = self.noise(seeds, video_shape, salt=0), self.noise(seeds, audio_shape, salt=1)
 
         # 4. Denoise with dual guidance.
-        def velocity(video, audio_latents, t):
-            out = self.predict(self.transformer, video.repeat(3, 1, 1, 1, 1), t, text.tokens, text.mask,
-                               text.pooled, audio_latents=audio_latents.repeat(3, 1, 1), video_cond=video_cond,
-                               audio_cond=audio_cond, task_ids=task_ids)
+        def guide(x):
+            blank, source_only, full = x.chunk(3)
+            return blank + video_guidance * (source_only - blank) + text_guidance * (full - source_only)
 
-            def guide(x):
-                blank, source_only, full = x.chunk(3)
-                return blank + video_guidance * (source_only - blank) + text_guidance * (full - source_only)
-            return guide(out.video), guide(out.audio)
+        def velocity_for(transformer):
+            context = transformer.text_context(text.tokens, text.mask, task_ids)
 
-        video, audio_latents = self.denoise(velocity, video, audio_latents, num_inference_steps, progress, 0,
-                                            total_steps)
+            def velocity(video, audio_latents, t):
+                out = self.predict(transformer, video.repeat(3, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
+                                   audio_latents=audio_latents.repeat(3, 1, 1), video_cond=video_cond,
+                                   audio_cond=audio_cond, task_ids=task_ids, context=context)
+                return guide(out.video), guide(out.audio)
+            return velocity
+
+        video, audio_latents = self.denoise(self.transformer, velocity_for, video, audio_latents, num_inference_steps,
+                                            progress, 0, total_steps)
 
         # 5. Upsample, with the full-size source as the reference.
         if self.upsampler is not None:

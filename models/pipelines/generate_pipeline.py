@@ -62,14 +62,18 @@ class GeneratePipeline(StudioPipeline):
         video, audio = self.noise(seeds, video_shape, salt=0), self.noise(seeds, audio_shape, salt=1)
 
         # 4. Denoise video and audio together (classifier-free guidance in one batch).
-        def velocity(video, audio, t):
-            out = self.predict(self.transformer, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask,
-                               text.pooled, audio_latents=audio.repeat(2, 1, 1), video_cond=cond)
-            (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
-            return (v_uncond + guidance_scale * (v_cond - v_uncond), a_uncond + guidance_scale * (a_cond - a_uncond))
+        def velocity_for(transformer):
+            context = transformer.text_context(text.tokens, text.mask)
 
-        video, audio = self.denoise(velocity, video, audio, num_inference_steps, progress, 0, total_steps,
-                                    self.pinned_frames(cond[:n], image))
+            def velocity(video, audio, t):
+                out = self.predict(transformer, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
+                                   audio_latents=audio.repeat(2, 1, 1), video_cond=cond, context=context)
+                (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
+                return v_uncond + guidance_scale * (v_cond - v_uncond), a_uncond + guidance_scale * (a_cond - a_uncond)
+            return velocity
+
+        video, audio = self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
+                                    total_steps, self.pinned_frames(cond[:n], image))
 
         # 5. Upsample the video latents (the cascade's second stage).
         if self.upsampler is not None:

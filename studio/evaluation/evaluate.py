@@ -271,7 +271,7 @@ def main() -> None:
         "settings": {"steps": steps, "edit_steps": edit_steps, "upsampler_steps": defaults.UPSAMPLER_STEPS,
                      "guidance": defaults.GUIDANCE, "edit_guidance": defaults.EDIT_GUIDANCE,
                      "video_guidance": defaults.VIDEO_GUIDANCE, "seed": EVALUATION_SEED,
-                     "holdout": DEFAULT_HOLDOUT.to_strings()},
+                     "holdout": DEFAULT_HOLDOUT.to_strings(), "bf16": generate.bf16},
     }
     if args.ablation:
         metrics["ablation"] = {}
