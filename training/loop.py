@@ -204,8 +204,8 @@ def batch_for(cfg: StageConfig, accelerator: Accelerator, step: int, micro: int)
 
 def optimiser_and_ema(cfg: StageConfig, params: list) -> tuple[torch.optim.AdamW, EMAModel]:
     """What every stage steps (and the benchmark times): AdamW and an EMA of the weights. The
-    fused AdamW kernel updates every parameter in one pass: training steps 7 % shorter for the
-    generator, 4 % for edits on this CPU (README, Speed)."""
+    fused AdamW kernel updates every parameter in one pass instead of a loop of small ops per
+    parameter (README, Speed: generator steps 7 % shorter, edit steps 3 % on a 2-vCPU Xeon)."""
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     return optimizer, EMAModel(params, decay=cfg.ema_decay)
 
