@@ -28,7 +28,6 @@ from studio.world.spec import TASKS
 class JointTransformerOutput(BaseOutput):
     video: torch.Tensor  # (B, C, T, H, W)
     audio: torch.Tensor | None = None  # (B, Ca, N); None for video-only passes
-    cross_attention: torch.Tensor | None = None  # (B, depth, Nv, L): video tokens' maps over the context
 
 
 @dataclass
@@ -118,23 +117,14 @@ class Attention(nn.Module):
         k, v = self.to_kv(context).unflatten(-1, (2, self.num_heads, -1)).unbind(2)
         return self.norm_k(k), v
 
-    def forward(self, x, keys_values=None, rotation=None, mask=None, return_probabilities=False):
-        """Self-attention over x, or cross-attention to `keys_values` from `self.keys_values`.
-        With `return_probabilities`, also the attention map averaged over heads (B, N, L), which
-        training's grounding loss reads (computed explicitly, so only when asked)."""
+    def forward(self, x, keys_values=None, rotation=None, mask=None):
+        """Self-attention over x, or cross-attention to `keys_values` from `self.keys_values`."""
         q = self.norm_q(self.to_q(x).unflatten(-1, (self.num_heads, -1)))  # (B, N, heads, Dh)
         k, v = self.keys_values(x) if keys_values is None else keys_values
         if rotation is not None:  # normalised and rotated token-major: fewer copies
             q, k = apply_rope(q, rotation), apply_rope(k, rotation)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, N, Dh)
-        if not return_probabilities:
-            return self.to_out(attention(q, k, v, mask).transpose(1, 2).flatten(2))
-        scores = (q @ k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5  # (B, heads, N, L)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        probabilities = scores.softmax(-1)
-        out = (probabilities.to(v.dtype) @ v).transpose(1, 2).flatten(2)
-        return self.to_out(out), probabilities.mean(1)
+        out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
+        return self.to_out(out.transpose(1, 2).flatten(2))
 
 
 def modulate(x, shift, scale):
@@ -160,17 +150,12 @@ class JointBlock(nn.Module):
         nn.init.zeros_(self.ada_ln[1].weight)
         nn.init.zeros_(self.ada_ln[1].bias)
 
-    def forward(self, x, c, context_keys_values, rotation, context_mask, return_cross_attention=False):
-        """The new tokens; with `return_cross_attention`, also the cross-attention map (B, N, L)."""
+    def forward(self, x, c, context_keys_values, rotation, context_mask):
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada_ln(c).chunk(6, dim=-1)
         attended = self.attn(modulate(self.norm1(x), shift1, scale1), rotation=rotation)
         x = torch.addcmul(x, gate1[:, None], attended)
-        cross = self.cross_attn(self.norm2(x), keys_values=context_keys_values, mask=context_mask,
-                                return_probabilities=return_cross_attention)
-        cross, probabilities = cross if return_cross_attention else (cross, None)
-        x = x + cross
-        x = torch.addcmul(x, gate2[:, None], self.mlp(modulate(self.norm3(x), shift2, scale2)))
-        return (x, probabilities) if return_cross_attention else x
+        x = x + self.cross_attn(self.norm2(x), keys_values=context_keys_values, mask=context_mask)
+        return torch.addcmul(x, gate2[:, None], self.mlp(modulate(self.norm3(x), shift2, scale2)))
 
 
 class FinalLayer(nn.Module):
@@ -284,7 +269,6 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         audio_cond: torch.Tensor | None = None,  # (B, Ca, N); None = blank
         task_ids: torch.Tensor | None = None,  # (B,) indices into config.task_names; None = generate
         context: TextContext | None = None,  # text_context(text_tokens, text_mask, task_ids), if made already
-        return_cross_attention: bool = False,  # also the blocks' cross-attention maps (training's grounding loss)
     ) -> JointTransformerOutput:
         cfg = self.config
         batch = video_latents.shape[0]
@@ -319,12 +303,8 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         if context is None:
             context = self.text_context(text_tokens, text_mask, task_ids)
 
-        maps = []
         for block, keys_values in zip(self.blocks, context.keys_values):
-            x = block(x, c, keys_values, rotation, context.mask, return_cross_attention)
-            if return_cross_attention:
-                x, probabilities = x
-                maps.append(probabilities)
+            x = block(x, c, keys_values, rotation, context.mask)
 
         num_video = grid[0] * grid[1] * grid[2]
         video = self.video_final(x[:, :num_video], c)  # (B, Nv, pt*ph*pw*C)
@@ -335,5 +315,4 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
             audio = self.audio_final(x[:, num_video:], c)  # (B, Na, pa*Ca)
             audio = audio.reshape(batch, num_audio, cfg.audio_patch_size, cfg.audio_channels)
             audio = audio.permute(0, 3, 1, 2).reshape(batch, cfg.audio_channels, -1)
-        cross_attention = torch.stack(maps, 1)[:, :, :num_video] if maps else None
-        return JointTransformerOutput(video=video, audio=audio, cross_attention=cross_attention)
+        return JointTransformerOutput(video=video, audio=audio)

@@ -70,7 +70,7 @@ def test_edit_ceiling_table_sets_each_task_beside_its_targets_through_the_vaes()
     edits = {"recolor": {"success": 0.05, "psnr_db": 19.9}, "add": {"success": 0.08}}
     ceiling = {"recolor": {"success": 0.8, "psnr_db": 28.6}, "add": {"success": 0.5}}
     table = edit_ceiling_table({"edit": edits, "edit_vae_round_trip": ceiling})
-    assert "| recolor | 5 % | 80 % | 19.9 dB | 28.6 dB |" in table
+    assert "| recolor | 5 % | 80 % | 19.90 dB | 28.60 dB |" in table
     assert "| add | 8 % | 50 % | – | – |" in table
 
 
@@ -79,15 +79,17 @@ def test_bars_hold_at_their_targets_and_not_below():
     generation.update(all_four_right=0.75, audio_pitch_frames_within_1_semitone=0.80, audio_timbre_right=0.79)
     metrics = {"text_to_video": generation, "text_to_video_held_out": {**generation, "all_four_right": 0.6},
                "image_to_video": {**generation, "first_frame_psnr_db": 27.9},
-               "edit": {"recolor": {"success": 0.8, "psnr_db": 24.0}, "add": {"success": 0.5}},
+               "edit": {"recolor": {"success": 0.8, "psnr_db": 24.0}, "add": {"success": 0.5},
+                        "segment": {"success": 0.5, "psnr_db": 23.96}},
                "task_detection_accuracy": 0.95}
     table = bars_table(metrics)
     assert "| text → video: colour right | ≥ 90 % | 90 % | yes |" in table
     assert "| audio: timbre right | ≥ 80 % | 79 % | no |" in table
-    assert "| image → video: first-frame PSNR | ≥ 28.0 dB | 27.9 dB | no |" in table
-    assert "| edit recolor: PSNR against the exact target | ≥ 24.0 dB | 24.0 dB | yes |" in table
+    assert "| image → video: first-frame PSNR | ≥ 28.00 dB | 27.90 dB | no |" in table
+    assert "| edit recolor: PSNR against the exact target | ≥ 24.00 dB | 24.00 dB | yes |" in table
+    assert "| edit segment: PSNR against the exact target | ≥ 24.00 dB | 23.96 dB | no |" in table
     assert "edit add: PSNR" not in table and "| edit add: success | ≥ 80 % | 50 % | no |" in table
-    assert "| stage | 65 % | 24.0 dB |" in ablation_table({"stage": metrics["edit"]})
+    assert "| stage | 60 % | 24.0 dB |" in ablation_table({"stage": metrics["edit"]})
 
 
 def test_word_sensitivity_swaps_one_word_and_measures_only_the_text(tiny_checkpoint):

@@ -59,10 +59,6 @@ def test_every_stage_then_export_and_generate(after_vae, tmp_path):
     assert (run_dir / "generator" / "samples").is_dir()
     for name in ("transformer", "edit_transformer"):  # grown by generator_deep, then edited from
         assert json.loads((run_dir / "model" / name / "config.json").read_text())["depth"] == 3
-    logged = [json.loads(line) for line in (run_dir / "generator_deep" / "log.jsonl").read_text().splitlines()]
-    assert all(0 < entry["loss/grounding"] < 1 for entry in logged)  # the config's grounding_weight
-    assert all("loss/grounding" not in json.loads(line)
-               for line in (run_dir / "generator" / "log.jsonl").read_text().splitlines())
     for name in ("edit_stage1", "edit_stage2", "edit_stage3"):
         assert (run_dir / name / "final" / "diffusion_pytorch_model.safetensors").is_file()
     # stage III's pairs come from stage II; a further round's from the saved edit transformer it trains on

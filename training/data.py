@@ -29,12 +29,10 @@ from studio import media
 from studio.world.captions import partial_caption
 from studio.world.scene import Scene
 from studio.world.spec import TASKS
-from training.grounding import MAX_OBJECTS, object_masks, word_objects
 
 SHARD_SIZE = 1024
 ENCODE_BATCH = 16
 PARTIAL_CAPTIONS = 3
-CACHE_FORMAT = "2"  # 2: clips carry object boxes and object words (training/grounding.py)
 KIND_RECORDS = {"clips": ("t2v", "i2v"), "edits": ("edit",), "image_edits": ("image_edit",),
                 "animated_edits": ("image_edit",)}
 
@@ -172,18 +170,6 @@ def encode_batch(items: list[dict], enc: Encoders) -> dict[str, torch.Tensor]:
     return out
 
 
-def add_grounding(tensors: dict, records: list[dict], strings: list[str], tokenizer, max_length: int) -> None:
-    """Clips' object boxes on the base latent grid and each text's object words, for the
-    generator's grounding loss (training/grounding.py); zero boxes for clips with no scene."""
-    latent_frames, latent_size = tensors["video_base"].shape[2], tensors["video_base"].shape[-1]
-    masks = np.zeros((len(records), MAX_OBJECTS, latent_frames, latent_size, latent_size), np.float32)
-    for i, record in enumerate(records):
-        if "scene" in record:
-            masks[i] = object_masks(Scene.from_dict(record["scene"]), latent_frames, latent_size)
-    tensors["object_masks"] = torch.from_numpy(masks).half()
-    tensors["text_objects"] = torch.from_numpy(np.stack([word_objects(t, tokenizer, max_length) for t in strings]))
-
-
 def build_shard(dataset: Path, records: list[dict], kind: str, enc: Encoders, path: Path, seed: int) -> None:
     texts: dict[str, int] = {"": 0}  # index 0 is the empty text, for condition dropout
     text_ids, task_ids, latents, pending = [], [], {}, []
@@ -212,12 +198,10 @@ def build_shard(dataset: Path, records: list[dict], kind: str, enc: Encoders, pa
     tensors["text_tokens"] = torch.cat([e.tokens for e in embedded]).half()
     tensors["text_mask"] = torch.cat([e.mask for e in embedded]).to(torch.uint8)
     tensors["text_pooled"] = torch.cat([e.pooled for e in embedded]).half()
-    if kind == "clips":
-        add_grounding(tensors, records, strings, enc.text_encoder.tokenizer, enc.text_encoder.max_length)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
-              metadata={"fingerprint": enc.fingerprint, "format": CACHE_FORMAT, "records": str(len(records))})
+              metadata={"fingerprint": enc.fingerprint, "records": str(len(records))})
     tmp.replace(path)
 
 
@@ -229,8 +213,7 @@ def shard_is_current(path: Path, fingerprint: str) -> bool:
     if not path.is_file():
         return False
     with safe_open(str(path), "pt") as f:
-        metadata = f.metadata()
-    return metadata.get("fingerprint") == fingerprint and metadata.get("format") == CACHE_FORMAT
+        return f.metadata().get("fingerprint") == fingerprint
 
 
 def ensure_cache(dataset: Path, cache: Path, kind: str, enc: Encoders, seed: int) -> list[Path]:
@@ -262,7 +245,7 @@ class CachedData:
         for name in shards[0]:
             if name == "text_mask":
                 self.tensors[name] = torch.cat([s[name] for s in shards]).bool()
-            elif name in ("task_ids", "text_objects"):
+            elif name == "task_ids":
                 self.tensors[name] = torch.cat([s[name] for s in shards])
             else:
                 self.tensors[name] = torch.cat([s[name] for s in shards]).float()
@@ -276,20 +259,13 @@ class CachedData:
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.tensors[name]
 
-    def choose_texts(self, indices: torch.Tensor, generator: torch.Generator, dropout: float = 0.0) -> torch.Tensor:
+    def pick_texts(self, indices: torch.Tensor, generator: torch.Generator, dropout: float = 0.0):
         """A random text of each sample (one of its captions or wordings); with probability
-        `dropout` the empty text instead. Returns indices into the text table (B,)."""
+        `dropout` the empty text instead. Returns (tokens, mask, pooled)."""
         ids = self.text_ids[indices]  # (B, K)
         counts = (ids >= 0).sum(1)
         choice = (torch.rand(len(indices), generator=generator) * counts).long()
         chosen = ids[torch.arange(len(indices)), choice]
         dropped = torch.rand(len(indices), generator=generator) < dropout
-        return torch.where(dropped, self.empty_text_ids.expand_as(chosen), chosen)
-
-    def texts(self, chosen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(tokens, mask, pooled) of text-table entries."""
+        chosen = torch.where(dropped, self.empty_text_ids.expand_as(chosen), chosen)
         return self.tensors["text_tokens"][chosen], self.tensors["text_mask"][chosen], self.tensors["text_pooled"][chosen]
-
-    def pick_texts(self, indices: torch.Tensor, generator: torch.Generator, dropout: float = 0.0):
-        """`texts` of `choose_texts`."""
-        return self.texts(self.choose_texts(indices, generator, dropout))

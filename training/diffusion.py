@@ -16,7 +16,6 @@ from models.pipelines import GeneratePipeline, load_components
 from studio import media
 from studio.world.spec import TASKS
 from training.data import CachedData, Encoders, ensure_cache, ensure_dataset
-from training.grounding import grounding_loss
 from training.loop import Batch
 from training.objective import noisy_and_target, sample_timesteps
 
@@ -59,7 +58,6 @@ class Inputs:
     text: tuple  # (tokens (G, L, D), mask (G, L), pooled (G, D))
     task_ids: torch.Tensor  # (G,)
     index: torch.Tensor  # (G,) which cached samples
-    grounding: tuple | None = None  # object words (G, L), object boxes (G, K, T', h, w): training/grounding.py
 
 
 def draw(batch: Batch, population: torch.Tensor | int) -> torch.Tensor:
@@ -81,15 +79,11 @@ def first_frame_condition(image: torch.Tensor, has_image: torch.Tensor, latent_f
 def generation_inputs(data: CachedData, batch: Batch, text_dropout: float, image_dropout: float) -> Inputs:
     """Text-to-video or, where the image is kept, image-to-video."""
     g, index = batch.generator, draw(batch, len(data))
-    chosen = data.choose_texts(index, g, text_dropout)
+    text = data.pick_texts(index, g, text_dropout)
     has_image = (torch.rand(len(index), generator=g) >= image_dropout).float()
     video = data["video_base"][index]
     cond = first_frame_condition(data["image_base"][index], has_image, video.shape[2])
-    grounding = None
-    if "object_masks" in data.tensors:
-        grounding = data["text_objects"][chosen], data["object_masks"][index]
-    return Inputs(video, data["audio"][index], cond, None, data.texts(chosen), torch.zeros_like(index), index,
-                  grounding)
+    return Inputs(video, data["audio"][index], cond, None, text, torch.zeros_like(index), index)
 
 
 def edit_inputs(data: CachedData, batch: Batch, text_dropout: float, index: torch.Tensor | None = None,
@@ -136,11 +130,9 @@ def upsampler_inputs(inputs: Inputs, full_video: torch.Tensor, reference: torch.
 
 # ---------------------------------------------------------------- loss
 
-def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, grounding_weight: float = 0.0,
-                   patch_size: tuple[int, int, int] = (1, 2, 2)):
+def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch):
     """Noise the clean latents along the scheduler's path, predict its target, mean squared
-    error per modality; with `grounding_weight`, plus that times the grounding loss of the
-    model's cross-attention (its `patch_size`). Returns (loss, parts)."""
+    error per modality. Returns (loss, parts)."""
     g = batch.generator
     steps = sample_timesteps(scheduler, batch.global_size, g)
     noise_video = torch.randn(inputs.video.shape, generator=g)
@@ -152,19 +144,13 @@ def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, grounding_wei
     if inputs.audio is not None:
         noisy_audio, _, target_audio = noisy_and_target(scheduler, take(inputs.audio), take(noise_audio), take(steps))
     tokens, mask, pooled = (take(t) for t in inputs.text)
-    grounded = bool(grounding_weight) and inputs.grounding is not None
     out = model(noisy_video, timesteps, tokens, mask, pooled, audio_latents=noisy_audio,
                 video_cond=take(inputs.video_cond),
                 audio_cond=take(inputs.audio_cond) if inputs.audio_cond is not None else None,
-                task_ids=take(inputs.task_ids), return_cross_attention=grounded)
+                task_ids=take(inputs.task_ids))
     video_loss = F.mse_loss(out.video.float(), target_video)
     parts = {"video": video_loss.item()}
     loss = video_loss
-    if grounded:
-        words, boxes = (take(t) for t in inputs.grounding)
-        grounding = grounding_loss(out.cross_attention, words, boxes, patch_size)
-        loss = loss + grounding_weight * grounding
-        parts["grounding"] = grounding.item()
     if out.audio is not None:
         audio_loss = F.mse_loss(out.audio.float(), target_audio)
         loss = loss + audio_loss

@@ -2,14 +2,16 @@
 stage it starts from and any extra data; the mix of data kinds lives in the YAML config.
 
 Data kinds a mix may name: `clips` (generation), `image_edits` (single frames), `animated_edits`
-(frame pairs under one camera move), `segment` (the instruction-guided segmentation edits),
-`edits` (the dataset's video edits), `backtranslation` (stage III's pairs).
+(frame pairs under one camera move), `edits` (the dataset's video edits), a task's name such as
+`segment` (that task's video edits alone, e.g. stage II's instruction-guided segmentation, or a
+task weighted up), `backtranslation` (stage III's pairs).
 """
 
 from pathlib import Path
 
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import save_components
+from studio.world.spec import TASKS
 from training.config import parse_args
 from training.data import CachedData
 from training.diffusion import (choose_kind, denoising_loss, draw, edit_inputs, generation_inputs, load_run,
@@ -17,8 +19,9 @@ from training.diffusion import (choose_kind, denoising_loss, draw, edit_inputs, 
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
 
-CACHED_KIND = {"clips": "clips", "image_edits": "image_edits", "animated_edits": "animated_edits",
-               "segment": "edits", "edits": "edits"}
+EDIT_TASKS = tuple(t for t in TASKS if t != "generate")
+CACHED_KIND = {"clips": "clips", "image_edits": "image_edits", "animated_edits": "animated_edits", "edits": "edits",
+               **{task: "edits" for task in EDIT_TASKS}}
 
 
 def final_folder(cfg, stage: str) -> Path:
@@ -51,7 +54,7 @@ def run_edit_stage(stage: str, description: str, start_from: str | None, extra_d
         transformer = JointDenoisingTransformer.from_pretrained(origin, use_safetensors=True)
     scheduler = training_scheduler(components["scheduler"])
     mix = {k: v for k, v in cfg.mix.items() if k != "backtranslation" or "backtranslation" in data}
-    segments = task_indices(data["edits"], "segment") if "segment" in mix else None
+    one_task = {task: task_indices(data["edits"], task) for task in mix if task in EDIT_TASKS}
 
     def loss(modules, batch):
         kind = choose_kind(batch, mix)
@@ -59,7 +62,7 @@ def run_edit_stage(stage: str, description: str, start_from: str | None, extra_d
         if kind == "clips":
             inputs = generation_inputs(cached, batch, cfg.text_dropout, cfg.image_dropout)
         else:
-            index = draw(batch, segments) if kind == "segment" else None
+            index = draw(batch, one_task[kind]) if kind in one_task else None
             inputs = edit_inputs(cached, batch, cfg.text_dropout, index=index)
         total, parts = denoising_loss(modules["transformer"], scheduler, inputs, batch)
         return total, {f"{kind}_{k}": v for k, v in parts.items()}

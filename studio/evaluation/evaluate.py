@@ -177,6 +177,10 @@ def _percent(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
+def _decibels(x: float) -> str:
+    return f"{x:.2f} dB"  # two decimals: 23.96 dB against a 24 dB bar must not read as 24.0
+
+
 def bars_table(metrics: dict) -> str:
     """The training issue's quality bars against the measured figures, as a Markdown table."""
     t2v, held, i2v = metrics["text_to_video"], metrics["text_to_video_held_out"], metrics["image_to_video"]
@@ -186,12 +190,12 @@ def bars_table(metrics: dict) -> str:
              ("held-out combinations: all four right", held["all_four_right"], 0.60, _percent),
              ("audio: frames within 1 semitone", t2v["audio_pitch_frames_within_1_semitone"], 0.80, _percent),
              ("audio: timbre right", t2v["audio_timbre_right"], 0.80, _percent),
-             ("image → video: first-frame PSNR", i2v["first_frame_psnr_db"], 28.0, lambda x: f"{x:.1f} dB"),
+             ("image → video: first-frame PSNR", i2v["first_frame_psnr_db"], 28.0, _decibels),
              ("image → video: motion right", i2v["motion_right"], 0.90, _percent)]
     for task, r in metrics["edit"].items():
         rows.append((f"edit {task}: success", r["success"], 0.80, _percent))
         if "psnr_db" in r:
-            rows.append((f"edit {task}: PSNR against the exact target", r["psnr_db"], 24.0, lambda x: f"{x:.1f} dB"))
+            rows.append((f"edit {task}: PSNR against the exact target", r["psnr_db"], 24.0, _decibels))
     rows.append(("edit task detected from the instruction", metrics["task_detection_accuracy"], 0.95, _percent))
     lines = ["| bar | target | measured | holds |", "|---|---|---|---|"]
     lines += [f"| {name} | ≥ {fmt(target)} | {fmt(value)} | {'yes' if value >= target else 'no'} |"
@@ -222,7 +226,7 @@ def edit_ceiling_table(metrics: dict) -> str:
              "|---|---|---|---|---|"]
     for task, r in metrics["edit"].items():
         c = metrics["edit_vae_round_trip"][task]
-        db = (f"{r['psnr_db']:.1f} dB | {c['psnr_db']:.1f} dB" if "psnr_db" in r else "– | –")
+        db = f"{_decibels(r['psnr_db'])} | {_decibels(c['psnr_db'])}" if "psnr_db" in r else "– | –"
         lines.append(f"| {task} | {_percent(r['success'])} | {_percent(c['success'])} | {db} |")
     return "\n".join(lines)
 
