@@ -11,7 +11,7 @@ from pathlib import Path
 
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import save_components
-from studio.world.spec import TASKS
+from studio.world.spec import EDIT_TASKS
 from training.config import parse_args
 from training.data import CachedData
 from training.diffusion import (choose_kind, denoising_loss, draw, edit_inputs, generation_inputs, load_run,
@@ -19,7 +19,6 @@ from training.diffusion import (choose_kind, denoising_loss, draw, edit_inputs, 
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
 
-EDIT_TASKS = tuple(t for t in TASKS if t != "generate")
 CACHED_KIND = {"clips": "clips", "image_edits": "image_edits", "animated_edits": "animated_edits", "edits": "edits",
                **{task: "edits" for task in EDIT_TASKS}}
 
