@@ -31,16 +31,6 @@ class JointTransformerOutput(BaseOutput):
 
 
 @dataclass
-class ObjectTokens:
-    """The prompt's objects as keys placed where the layout puts them (GLIGEN-style grounding,
-    Li et al. 2023): one token per "and"-clause of the prompt, from that clause's own text tokens."""
-    tokens: torch.Tensor  # (B, K, D)
-    rotation: torch.Tensor  # (B, K, 1, head_dim // 2) rotary positions of the objects
-    mask: torch.Tensor  # (B, 1, 1, K) bool, True = an object; a row without any keeps slot 0 (output zeroed)
-    present: torch.Tensor  # (B, 1, 1) 1 where the prompt has objects
-
-
-@dataclass
 class TextContext:
     """The text and task tokens as the blocks' cross-attention reads them. They do not change
     over a sampling loop, so pipelines compute them once per loop (`text_context`) instead of
@@ -127,21 +117,14 @@ class Attention(nn.Module):
         k, v = self.to_kv(context).unflatten(-1, (2, self.num_heads, -1)).unbind(2)
         return self.norm_k(k), v
 
-    def forward(self, x, keys_values=None, rotation=None, mask=None, key_rotation=None):
-        """Self-attention over x, or cross-attention to `keys_values` from `self.keys_values`
-        (rotated by `key_rotation` where the keys have positions of their own)."""
+    def forward(self, x, keys_values=None, rotation=None, mask=None):
+        """Self-attention over x, or cross-attention to `keys_values` from `self.keys_values`."""
         q = self.norm_q(self.to_q(x).unflatten(-1, (self.num_heads, -1)))  # (B, N, heads, Dh)
         k, v = self.keys_values(x) if keys_values is None else keys_values
         if rotation is not None:  # normalised and rotated token-major: fewer copies
-            q, k = apply_rope(q, rotation), apply_rope(k, rotation if key_rotation is None else key_rotation)
+            q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
         return self.to_out(out.transpose(1, 2).flatten(2))
-
-
-def zero_module(module: nn.Module) -> nn.Module:
-    for p in module.parameters():
-        nn.init.zeros_(p)
-    return module
 
 
 def modulate(x, shift, scale):
@@ -152,14 +135,10 @@ class JointBlock(nn.Module):
     """Self-attention over all video and audio tokens, cross-attention to text and task
     tokens, MLP; adaLN-Zero from the conditioning vector."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, objects: bool = False):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.attn = Attention(dim, num_heads)
-        if objects:  # its output projection starts at zero, so a model gains it unchanged
-            self.norm_objects = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-            self.object_attn = Attention(dim, num_heads)
-            zero_module(self.object_attn.to_out)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.cross_attn = Attention(dim, num_heads)
         self.norm3 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
@@ -171,14 +150,10 @@ class JointBlock(nn.Module):
         nn.init.zeros_(self.ada_ln[1].weight)
         nn.init.zeros_(self.ada_ln[1].bias)
 
-    def forward(self, x, c, context_keys_values, rotation, context_mask, objects: ObjectTokens | None = None):
+    def forward(self, x, c, context_keys_values, rotation, context_mask):
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada_ln(c).chunk(6, dim=-1)
         attended = self.attn(modulate(self.norm1(x), shift1, scale1), rotation=rotation)
         x = torch.addcmul(x, gate1[:, None], attended)
-        if objects is not None:
-            placed = self.object_attn(self.norm_objects(x), self.object_attn.keys_values(objects.tokens),
-                                      rotation=rotation, mask=objects.mask, key_rotation=objects.rotation)
-            x = torch.addcmul(x, objects.present, placed)
         x = x + self.cross_attn(self.norm2(x), keys_values=context_keys_values, mask=context_mask)
         return torch.addcmul(x, gate2[:, None], self.mlp(modulate(self.norm3(x), shift2, scale2)))
 
@@ -196,6 +171,12 @@ class FinalLayer(nn.Module):
     def forward(self, x, c):
         shift, scale = self.ada_ln(c).chunk(2, dim=-1)
         return self.linear(modulate(self.norm(x), shift, scale))
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
 
 
 # ---------------------------------------------------------------- the model
@@ -225,8 +206,6 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         task_names: tuple[str, ...] = TASKS,
         num_task_tokens: int = 4,
         rope_theta: float = 1000.0,
-        object_slots: int = 0,  # the text tokens end with this many clauses' tokens, each becoming a placed object
-        phrase_length: int = 16,  # tokens per clause
     ):
         super().__init__()
         patch_size = tuple(patch_size)
@@ -246,11 +225,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         self.task_embed = nn.Embedding(len(task_names), hidden_size)
         self.task_tokens = nn.Linear(hidden_size, num_task_tokens * hidden_size)
 
-        if object_slots:
-            self.object_embed = nn.Sequential(nn.Linear(text_dim, hidden_size), nn.SiLU(),
-                                              nn.Linear(hidden_size, hidden_size))
-        self.blocks = nn.ModuleList(JointBlock(hidden_size, num_heads, mlp_ratio, bool(object_slots))
-                                    for _ in range(depth))
+        self.blocks = nn.ModuleList(JointBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.video_final = FinalLayer(hidden_size, int(torch.tensor(patch_size).prod()) * video_channels)
 
     def _positions(self, grid: tuple[int, int, int], num_audio_tokens: int, device) -> torch.Tensor:
@@ -269,25 +244,6 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         if task_ids is None:
             return torch.full((batch,), self.config.task_names.index("generate"), device=device)
         return task_ids
-
-    def object_tokens(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, positions: torch.Tensor,
-                      grid: tuple[int, int, int]) -> ObjectTokens:
-        """Objects from the clauses' tokens (B, K * phrase_length, text_dim), placed at `positions`
-        (B, K, 3): (time, y, x) as fractions of the clip, in [0, 1]."""
-        cfg, batch = self.config, text_tokens.shape[0]
-        phrases = text_tokens[:, -cfg.object_slots * cfg.phrase_length:].unflatten(1, (cfg.object_slots, -1))
-        mask = text_mask[:, -cfg.object_slots * cfg.phrase_length:].unflatten(1, (cfg.object_slots, -1))
-        weights = mask[..., None].to(phrases.dtype)
-        means = (phrases * weights).sum(2) / weights.sum(2).clamp(min=1.0)  # (B, K, text_dim)
-        tokens = self.object_embed(means.to(self.video_embed.weight.dtype))
-        at = positions.float() * torch.tensor(grid, device=positions.device) - 0.5  # token units
-        head_dim = self.config.hidden_size // cfg.num_heads
-        rotation = rope_rotation(at.flatten(0, 1), head_dim, cfg.rope_theta).unflatten(0, (batch, -1))
-        present = mask.any(-1)  # (B, K)
-        anyone = present.any(-1)
-        keep = present.clone()
-        keep[:, 0] |= ~anyone  # attention needs a key; such rows' output is zeroed by `present`
-        return ObjectTokens(tokens, rotation, keep[:, None, None, :], anyone.to(tokens.dtype)[:, None, None])
 
     def text_context(self, text_tokens: torch.Tensor, text_mask: torch.Tensor,
                      task_ids: torch.Tensor | None = None) -> TextContext:
@@ -313,7 +269,6 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         audio_cond: torch.Tensor | None = None,  # (B, Ca, N); None = blank
         task_ids: torch.Tensor | None = None,  # (B,) indices into config.task_names; None = generate
         context: TextContext | None = None,  # text_context(text_tokens, text_mask, task_ids), if made already
-        object_positions: torch.Tensor | None = None,  # (B, >= object_slots, 3) fractions; None = no layout
     ) -> JointTransformerOutput:
         cfg = self.config
         batch = video_latents.shape[0]
@@ -348,11 +303,8 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         if context is None:
             context = self.text_context(text_tokens, text_mask, task_ids)
 
-        objects = None
-        if cfg.object_slots and object_positions is not None:
-            objects = self.object_tokens(text_tokens, text_mask, object_positions[:, :cfg.object_slots], grid)
         for block, keys_values in zip(self.blocks, context.keys_values):
-            x = block(x, c, keys_values, rotation, context.mask, objects)
+            x = block(x, c, keys_values, rotation, context.mask)
 
         num_video = grid[0] * grid[1] * grid[2]
         video = self.video_final(x[:, :num_video], c)  # (B, Nv, pt*ph*pw*C)

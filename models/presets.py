@@ -16,7 +16,6 @@ CLIP_FORMAT = dict(num_frames=16, fps=8.0, sample_rate_hz=16_000, num_samples=32
 PRESETS = {
     "tiny": {
         "clip_format": dict(base_size=16, size=32, **CLIP_FORMAT),
-        "text_encoder": dict(phrases=2, phrase_length=16),
         "video_vae": dict(latent_channels=4, patch_size=2, block_out_channels=(16, 16), layers_per_block=1,
                           norm_num_groups=4),
         "audio_vae": dict(latent_channels=4, n_fft=512, hidden_channels=32, layers=1),
@@ -26,8 +25,6 @@ PRESETS = {
     },
     "shapes": {
         "clip_format": dict(base_size=32, size=64, **CLIP_FORMAT),
-        # Each "and"-joined clause of a prompt encoded on its own too (models/text_encoder.py).
-        "text_encoder": dict(phrases=2, phrase_length=16),
         "video_vae": dict(latent_channels=8, patch_size=2, block_out_channels=(32, 64), layers_per_block=1,
                           norm_num_groups=8),
         "audio_vae": dict(latent_channels=16, hidden_channels=512, layers=2),
@@ -60,7 +57,7 @@ def build_components(preset: str, text_encoder: str | None = None) -> tuple[dict
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
     p = PRESETS[preset]
-    encoder = TextEncoder.from_pretrained(text_encoder or str(default_text_encoder_path()), **p["text_encoder"])
+    encoder = TextEncoder.from_pretrained(text_encoder or str(default_text_encoder_path()))
     video_vae, audio_vae = VideoVAE(**p["video_vae"]), AudioVAE(**p["audio_vae"])
     transformer, upsampler = build_transformers(preset, video_vae, audio_vae, encoder)
     components = {"text_encoder": encoder, "video_vae": video_vae, "audio_vae": audio_vae,

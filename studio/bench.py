@@ -327,8 +327,7 @@ def training_step(cfg, components: dict, fmt: dict, compile: bool = False):
             return torch.randn(*shape, generator=g)
 
         def loss_fn(i):
-            length = encoder.num_tokens
-            text = (rand(b, length, config.text_dim), torch.ones(b, length, dtype=torch.bool),
+            text = (rand(b, encoder.max_length, config.text_dim), torch.ones(b, encoder.max_length, dtype=torch.bool),
                     rand(b, config.pooled_text_dim))
             audio = rand(b, *audio_shape) if config.audio_channels else None
             audio_cond = rand(b, *audio_shape) if stage.startswith("edit") else None
@@ -413,12 +412,12 @@ def denoiser_rows(engine: Engine, fmt: dict, repeats: int) -> list[Row]:
     pt, ph, pw = cfg.patch_size
     num_tokens = (video_shape[1] // pt) * (video_shape[2] // ph) * (video_shape[3] // pw)
     num_tokens += audio_shape[1] // cfg.audio_patch_size
-    context_tokens = encoder.num_tokens + cfg.num_task_tokens
+    context_tokens = encoder.max_length + cfg.num_task_tokens
     peer, peer_shape = cogvideox_peer(ours, num_tokens, video_shape, context_tokens)
     peer_tokens = peer_shape[0] * (peer_shape[2] // ph) * (peer_shape[3] // pw)
     ours_inputs = (torch.randn(b, *video_shape, generator=g), torch.full((b,), 500.0),
-                   torch.randn(b, encoder.num_tokens, cfg.text_dim, generator=g),
-                   torch.ones(b, encoder.num_tokens, dtype=torch.bool),
+                   torch.randn(b, encoder.max_length, cfg.text_dim, generator=g),
+                   torch.ones(b, encoder.max_length, dtype=torch.bool),
                    torch.randn(b, cfg.pooled_text_dim, generator=g))
     ours_kwargs = dict(audio_latents=torch.randn(b, *audio_shape, generator=g),
                        video_cond=torch.randn(b, cfg.video_cond_channels, *video_shape[1:], generator=g))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.test_transformer import inputs, randomise, tiny
-from training.grow import grow, with_objects
+from training.grow import grow
 
 
 @pytest.mark.parametrize("depth", [2, 3, 4, 5])
@@ -29,15 +29,3 @@ def test_the_new_blocks_train():
 def test_growing_shallower_is_refused():
     with pytest.raises(ValueError, match="cannot grow"):
         grow(tiny(depth=3), 2)
-
-
-def test_adding_object_attention_changes_nothing_until_trained():
-    model = randomise(tiny())
-    placed = with_objects(model, 2, 2).eval()
-    assert placed.config.object_slots == 2 and placed.config.phrase_length == 2
-    args = {**inputs(), "object_positions": torch.rand(2, 2, 3)}
-    with torch.no_grad():
-        assert torch.equal(model(**inputs()).video, placed(**args).video)
-    out = placed(**args)
-    (out.video.square().mean() + out.audio.square().mean()).backward()
-    assert all(block.object_attn.to_out.weight.grad.abs().sum() > 0 for block in placed.blocks)

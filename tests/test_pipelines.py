@@ -102,16 +102,6 @@ def test_edit_rejects_bad_input_clearly(tiny_pipelines):
         edit(frames[:3], audio, "make it grayscale", **FAST)
 
 
-def test_a_layout_comes_from_the_seed_and_spaces_the_objects():
-    from models.pipelines.studio_pipeline import LAYOUT_SPACING, StudioPipeline
-
-    layout = StudioPipeline.layout(list(range(50)), 2)
-    assert layout.shape == (50, 2, 3) and torch.equal(layout, StudioPipeline.layout(list(range(50)), 2))
-    assert torch.equal(layout[7:8], StudioPipeline.layout([7], 2))
-    assert (layout[..., 0] == 0.5).all() and layout[..., 1:].ge(0.2).all() and layout[..., 1:].le(0.8).all()
-    assert (layout[:, 0, 1:] - layout[:, 1, 1:]).norm(dim=-1).ge(LAYOUT_SPACING).all()
-
-
 def test_checkpoint_round_trip_gives_identical_clips(tiny_checkpoint, tiny_pipelines):
     generate, _ = tiny_pipelines
     components, clip_format = load_components(tiny_checkpoint)

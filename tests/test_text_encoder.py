@@ -10,8 +10,7 @@ import torch
 from transformers import (BertConfig, BertModel, CLIPModel, CLIPTextModel, CLIPTextModelWithProjection, T5Config,
                           T5EncoderModel)
 
-from models.pipelines.studio_pipeline import load_text_encoder_reference, save_text_encoder_reference
-from models.text_encoder import TextEmbeddings, TextEncoder, clauses, default_text_encoder_path
+from models.text_encoder import TextEmbeddings, TextEncoder, default_text_encoder_path
 from tests.tiny_models import save_tiny_clip, word_tokenizer
 
 WORDS = "a small large red blue circle square moving left right staying still on navy beige background".split()
@@ -157,56 +156,6 @@ def test_sentence_transformers_layout_loads_its_transformer_subfolder(tiny_folde
     loaded = TextEncoder.from_pretrained(tmp_path, max_length=16).encode(PROMPTS)
     assert torch.equal(loaded.tokens, reference.tokens)
 
-
-
-# ---------------------------------------------------------------- phrase tokens
-
-
-def test_clauses_split_at_and_only_when_there_are_several():
-    two = "a small red circle moving left and a large blue square moving up on a navy background"
-    assert clauses(two, 2) == ["a small red circle moving left", "a large blue square moving up on a navy background"]
-    assert clauses("a red circle AND  a blue square", 2) == ["a red circle", "a blue square"]
-    assert clauses("a red and a blue and a green circle", 2) == ["a red", "a blue and a green circle"]
-    for one in ("a red circle moving left", "a sandy beach", "and a red circle", ""):
-        assert clauses(one, 2) == []
-    assert clauses(two, 1) == [] and clauses(two, 0) == []
-
-
-@pytest.mark.parametrize("family", ["clip", "t5", "bert"])
-def test_phrase_tokens_follow_the_whole_prompt(tiny_folders, encoders, family):
-    """The whole prompt's tokens are what an encoder without phrases gives; a clause's tokens are
-    that clause encoded alone; a prompt of one clause has its phrase slots masked and zero."""
-    encoder = TextEncoder.from_pretrained(tiny_folders[family], max_length=16, phrases=2, phrase_length=8)
-    assert encoder.num_tokens == 32 and encoder.settings == {"max_length": 16, "phrases": 2, "phrase_length": 8}
-    prompts = ["a small red circle moving left and a blue square on a navy background", PROMPTS[0]]
-    out, plain = encoder.encode(prompts), encoders[family].encode(prompts)
-    assert out.tokens.shape == (2, 32, 32) and out.mask.shape == (2, 32)
-    torch.testing.assert_close(out.tokens[:, :16], plain.tokens)
-    torch.testing.assert_close(out.pooled, plain.pooled)
-    assert torch.equal(out.mask[:, :16], plain.mask)
-    clause_encoder = TextEncoder.from_pretrained(tiny_folders[family], max_length=8)
-    for slot, clause in enumerate(clauses(prompts[0], 2)):
-        alone = clause_encoder.encode([clause])
-        span = slice(16 + 8 * slot, 24 + 8 * slot)
-        torch.testing.assert_close(out.tokens[0, span], alone.tokens[0])
-        assert torch.equal(out.mask[0, span], alone.mask[0]) and alone.mask[0].any()
-    assert not out.mask[1, 16:].any() and torch.all(out.tokens[1, 16:] == 0)
-
-
-def test_phrase_settings_travel_with_a_checkpoint(tiny_folders, tmp_path):
-    encoder = TextEncoder.from_pretrained(tiny_folders["bert"], max_length=16, phrases=2, phrase_length=8)
-    save_text_encoder_reference(tmp_path, encoder)
-    loaded = load_text_encoder_reference(tmp_path)
-    assert loaded.settings == encoder.settings
-    prompt = ["a red circle and a blue square"]
-    assert torch.equal(loaded.encode(prompt).tokens, encoder.encode(prompt).tokens)
-
-
-def test_phrase_settings_are_checked(tiny_folders):
-    with pytest.raises(ValueError, match="phrase_length"):
-        TextEncoder.from_pretrained(tiny_folders["bert"], phrases=-1)
-    with pytest.raises(ValueError, match="exceeds"):
-        TextEncoder.from_pretrained(tiny_folders["clip"], max_length=16, phrases=2, phrase_length=64)
 
 # ---------------------------------------------------------------- CLIP image features
 

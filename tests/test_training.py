@@ -185,22 +185,6 @@ def test_two_processes_synchronise_and_match_one_process(after_vae, tmp_path):
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=2e-2) for k in a)
 
 
-def test_object_positions_follow_the_caption_order_and_the_paths():
-    import numpy as np
-
-    from studio.world.captions import caption
-    from studio.world.scene import sample_scene
-    from training.data import object_positions
-
-    scene = sample_scene(np.random.default_rng(3), num_objects=2)
-    positions = object_positions({"scene": scene.to_dict()})
-    for k, obj in enumerate(scene.objects):
-        start, end = obj.centres()[0] / 64, obj.centres()[-1] / 64
-        assert positions[k, 0] == 0.5 and np.allclose(positions[k, [2, 1]], (start + end) / 2, atol=1e-6)
-    assert caption(scene).split(" and ")[0].split()[2] == scene.objects[0].colour
-    assert np.isnan(object_positions({"caption": "a real video"})).all()
-
-
 def test_a_torn_checkpoint_is_never_latest(tmp_path):
     (tmp_path / "step_0000002").mkdir()
     (tmp_path / "step_0000002" / COMPLETE_MARKER).write_text("2")

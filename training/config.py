@@ -49,7 +49,6 @@ class StageConfig:
     frames: int = 16  # animated-frame editing (stage II): frames per synthetic video
     resume: str = "latest"  # "latest" or "none"
     grow_depth: int = 0  # generator_deep, upsampler: blocks the saved model grows to (training/grow.py)
-    object_slots: int = 0  # generator_deep: add placed object tokens for this many clauses (training/grow.py)
     start_from_saved: bool = False  # upsampler, edit stages: train on the run's saved upsampler / edit
     # transformer (fresh optimiser and schedule) instead of fresh weights / the stage they start from
 

@@ -28,13 +28,11 @@ from models.pipelines.studio_pipeline import encode_audio, encode_video, frames_
 from studio import media
 from studio.world.captions import partial_caption
 from studio.world.scene import Scene
-from studio.world.spec import REFERENCE_SIZE_PX, TASKS
+from studio.world.spec import TASKS
 
 SHARD_SIZE = 1024
 ENCODE_BATCH = 16
 PARTIAL_CAPTIONS = 3
-MAX_OBJECTS = 2  # object positions cached per clip
-CACHE_FORMAT = "2"  # 2: clips carry their objects' positions
 KIND_RECORDS = {"clips": ("t2v", "i2v"), "edits": ("edit",), "image_edits": ("image_edit",),
                 "animated_edits": ("image_edit",)}
 
@@ -172,17 +170,6 @@ def encode_batch(items: list[dict], enc: Encoders) -> dict[str, torch.Tensor]:
     return out
 
 
-def object_positions(record: dict) -> np.ndarray:
-    """(MAX_OBJECTS, 3) (time, y, x) of each object of a clip's scene, in caption order, as
-    fractions of the clip: the middle of its path at mid-clip. NaN where there is no object."""
-    positions = np.full((MAX_OBJECTS, 3), np.nan, np.float32)
-    if "scene" in record:
-        for k, obj in enumerate(Scene.from_dict(record["scene"]).objects[:MAX_OBJECTS]):
-            x, y = obj.centres().mean(0) / REFERENCE_SIZE_PX
-            positions[k] = (0.5, y, x)
-    return positions
-
-
 def build_shard(dataset: Path, records: list[dict], kind: str, enc: Encoders, path: Path, seed: int) -> None:
     texts: dict[str, int] = {"": 0}  # index 0 is the empty text, for condition dropout
     text_ids, task_ids, latents, pending = [], [], {}, []
@@ -206,8 +193,6 @@ def build_shard(dataset: Path, records: list[dict], kind: str, enc: Encoders, pa
     tensors = {name: torch.cat(parts) for name, parts in latents.items()}
     tensors["text_ids"] = torch.tensor([ids + [-1] * (width - len(ids)) for ids in text_ids])
     tensors["task_ids"] = torch.tensor(task_ids)
-    if kind == "clips":
-        tensors["object_positions"] = torch.from_numpy(np.stack([object_positions(r) for r in records]))
     strings = list(texts)
     embedded = [enc.text_encoder.encode(strings[i:i + 64]) for i in range(0, len(strings), 64)]
     tensors["text_tokens"] = torch.cat([e.tokens for e in embedded]).half()
@@ -216,7 +201,7 @@ def build_shard(dataset: Path, records: list[dict], kind: str, enc: Encoders, pa
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
-              metadata={"fingerprint": enc.fingerprint, "format": CACHE_FORMAT, "records": str(len(records))})
+              metadata={"fingerprint": enc.fingerprint, "records": str(len(records))})
     tmp.replace(path)
 
 
@@ -228,8 +213,7 @@ def shard_is_current(path: Path, fingerprint: str) -> bool:
     if not path.is_file():
         return False
     with safe_open(str(path), "pt") as f:
-        metadata = f.metadata()
-    return metadata.get("fingerprint") == fingerprint and metadata.get("format") == CACHE_FORMAT
+        return f.metadata().get("fingerprint") == fingerprint
 
 
 def ensure_cache(dataset: Path, cache: Path, kind: str, enc: Encoders, seed: int) -> list[Path]:

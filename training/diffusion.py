@@ -58,7 +58,6 @@ class Inputs:
     text: tuple  # (tokens (G, L, D), mask (G, L), pooled (G, D))
     task_ids: torch.Tensor  # (G,)
     index: torch.Tensor  # (G,) which cached samples
-    objects: torch.Tensor | None = None  # (G, K, 3) object positions (time, y, x) as fractions; NaN = none
 
 
 def draw(batch: Batch, population: torch.Tensor | int) -> torch.Tensor:
@@ -84,8 +83,7 @@ def generation_inputs(data: CachedData, batch: Batch, text_dropout: float, image
     has_image = (torch.rand(len(index), generator=g) >= image_dropout).float()
     video = data["video_base"][index]
     cond = first_frame_condition(data["image_base"][index], has_image, video.shape[2])
-    return Inputs(video, data["audio"][index], cond, None, text, torch.zeros_like(index), index,
-                  data["object_positions"][index])
+    return Inputs(video, data["audio"][index], cond, None, text, torch.zeros_like(index), index)
 
 
 def edit_inputs(data: CachedData, batch: Batch, text_dropout: float, index: torch.Tensor | None = None,
@@ -146,12 +144,10 @@ def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch):
     if inputs.audio is not None:
         noisy_audio, _, target_audio = noisy_and_target(scheduler, take(inputs.audio), take(noise_audio), take(steps))
     tokens, mask, pooled = (take(t) for t in inputs.text)
-    # A clause with no object in the scene (not a world clip) is placed at the middle.
-    objects = take(inputs.objects).nan_to_num(0.5) if inputs.objects is not None else None
     out = model(noisy_video, timesteps, tokens, mask, pooled, audio_latents=noisy_audio,
                 video_cond=take(inputs.video_cond),
                 audio_cond=take(inputs.audio_cond) if inputs.audio_cond is not None else None,
-                task_ids=take(inputs.task_ids), object_positions=objects)
+                task_ids=take(inputs.task_ids))
     video_loss = F.mse_loss(out.video.float(), target_video)
     parts = {"video": video_loss.item()}
     loss = video_loss

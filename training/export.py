@@ -51,8 +51,7 @@ def model_card(cfg, sections: list[str], components: dict, fmt: dict, metrics: d
     if notes.is_file():
         lines[-2:-2] = ["## Run notes", "", notes.read_text().strip(), ""]
     for name, module in sorted(components.items()):
-        config = dict(getattr(module, "config", {})) if name != "text_encoder" else {"name_or_path": "default",
-                                                                                      **module.settings}
+        config = dict(getattr(module, "config", {})) if name != "text_encoder" else {"name_or_path": "default"}
         config = {k: v for k, v in config.items() if not k.startswith("_")}
         params = sum(p.numel() for p in module.parameters()) if isinstance(module, torch.nn.Module) else 0
         lines += [f"- **{name}** ({params / 1e6:.2f} M parameters): `{json.dumps(config, default=str)}`"]

@@ -11,7 +11,7 @@ from models.pipelines import save_components
 from models.presets import build_transformers
 from training.config import parse_args
 from training.diffusion import denoising_loss, generation_inputs, load_run, write_generation_samples
-from training.grow import grow, with_objects
+from training.grow import grow
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
 
@@ -32,8 +32,6 @@ def main(stage: str = "generator", description: str = __doc__.splitlines()[0], g
                              "run training.generator first")
         trained = JointDenoisingTransformer.from_pretrained(cfg.checkpoint_path / "transformer", use_safetensors=True)
         transformer = grow(trained.float(), cfg.grow_depth)
-        if cfg.object_slots and transformer.config.object_slots != cfg.object_slots:
-            transformer = with_objects(transformer, cfg.object_slots, components["text_encoder"].phrase_length)
     else:
         transformer, _ = build_transformers(cfg.preset, components["video_vae"], components["audio_vae"],
                                             components["text_encoder"])

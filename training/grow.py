@@ -34,16 +34,3 @@ def grow(model: JointDenoisingTransformer, depth: int) -> JointDenoisingTransfor
         state.update({f"blocks.{new}.{k}": v for k, v in block.items()})
     grown.load_state_dict(state)
     return grown
-
-
-def with_objects(model: JointDenoisingTransformer, slots: int, phrase_length: int) -> JointDenoisingTransformer:
-    """The model with object attention added (`object_slots`): its output projections start at
-    zero, so the model computes what it did until training moves them. (A GLIGEN-style gate
-    tanh(0) instead stayed shut here: 8000 steps left every gate below 0.004, since the gate's
-    gradient is the untrained attention's and the attention's is scaled by the shut gate.)"""
-    config = {k: v for k, v in model.config.items() if k != "_use_default_values"}  # else those stay defaults
-    placed = JointDenoisingTransformer.from_config({**config, "object_slots": slots, "phrase_length": phrase_length})
-    missing, unexpected = placed.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or not all(k.startswith("object_embed.") or ".object_attn." in k for k in missing):
-        raise ValueError(f"cannot add object attention to this model: {unexpected or missing}")
-    return placed

@@ -61,18 +61,13 @@ class GeneratePipeline(StudioPipeline):
         cond = self.image_condition(image, n, self.config.base_size).repeat(2, 1, 1, 1, 1)
         video, audio = self.noise(seeds, video_shape, salt=0), self.noise(seeds, audio_shape, salt=1)
 
-        # Objects are placed by a drawn layout, except where the first frame has placed them.
-        slots = self.transformer.config.object_slots if image is None else 0
-        objects = self.layout(seeds, slots).repeat(2, 1, 1) if slots else None
-
         # 4. Denoise video and audio together (classifier-free guidance in one batch).
         def velocity_for(transformer):
             context = transformer.text_context(text.tokens, text.mask)
 
             def velocity(video, audio, t):
                 out = self.predict(transformer, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
-                                   audio_latents=audio.repeat(2, 1, 1), video_cond=cond, context=context,
-                                   object_positions=objects)
+                                   audio_latents=audio.repeat(2, 1, 1), video_cond=cond, context=context)
                 (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
                 return v_uncond + guidance_scale * (v_cond - v_uncond), a_uncond + guidance_scale * (a_cond - a_uncond)
             return velocity

@@ -27,7 +27,6 @@ from models.sampling_defaults import MAX_SEED
 from models.text_encoder import TextEmbeddings, TextEncoder, default_text_encoder_path
 from models.video_vae import VideoVAE
 
-LAYOUT_SPACING = 0.35  # fraction of the frame between two objects' mid-clip centres
 SCHEDULERS = {"flow_euler": FlowMatchEulerDiscreteScheduler, "ddpm": DDPMScheduler, "ddim": DDIMScheduler}
 
 ProgressCallback = Callable[[int, int], None]  # (steps done, total steps)
@@ -128,22 +127,6 @@ class StudioPipeline(DiffusionPipeline):
         """Noise for each candidate from its own seed (salted per stage and modality), so a
         candidate's clip does not depend on how many others were asked for."""
         return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s * 4 + salt)) for s in seeds])
-
-    @staticmethod
-    def layout(seeds: list[int], slots: int) -> torch.Tensor:
-        """Where a prompt's objects go, when the denoiser places them (`object_slots`): for each
-        candidate, `slots` positions (time, y, x) as fractions of the clip, drawn from its seed
-        (salt 2): mid-clip, in the middle 60 % of the frame, at least `LAYOUT_SPACING` apart
-        where 200 draws find such a layout. A caption places nothing, so any layout is right."""
-        layouts = []
-        for seed in seeds:
-            g = torch.Generator().manual_seed(seed * 4 + 2)
-            for _ in range(200):
-                where = 0.2 + 0.6 * torch.rand(slots, 2, generator=g)  # (y, x)
-                if slots < 2 or torch.pdist(where).min() >= LAYOUT_SPACING:
-                    break
-            layouts.append(torch.cat([torch.full((slots, 1), 0.5), where], 1))
-        return torch.stack(layouts)
 
     # ------------------------------------------------------------ sampling
 
@@ -283,14 +266,14 @@ def save_text_encoder_reference(folder: Path, encoder: TextEncoder) -> None:
     name = encoder.name_or_path
     if Path(name).resolve() == default_text_encoder_path().resolve():
         name = "default"
-    (folder / "config.json").write_text(json.dumps({"name_or_path": name, **encoder.settings}))
+    (folder / "config.json").write_text(json.dumps({"name_or_path": name, "max_length": encoder.max_length}))
 
 
 def load_text_encoder_reference(folder: Path) -> TextEncoder:
     reference = json.loads((folder / "config.json").read_text())
-    name = reference.pop("name_or_path")
+    name = reference["name_or_path"]
     name = str(default_text_encoder_path()) if name == "default" else name
-    return TextEncoder.from_pretrained(name, **reference)
+    return TextEncoder.from_pretrained(name, max_length=reference["max_length"])
 
 
 def swap_in_folder(tmp: Path, final: Path) -> None:
