@@ -87,7 +87,8 @@ def _edit(args: argparse.Namespace) -> None:
     def run(engine, job):
         return engine.edit(job["video"], job["instruction"], task=job.get("task", args.task),
                            seed=job.get("seed", args.seed), steps=args.steps, text_guidance=args.guidance,
-                           video_guidance=args.video_guidance, keep_audio=args.keep_audio)
+                           video_guidance=args.video_guidance, keep_audio=args.keep_audio,
+                           keep_unedited_pixels=args.keep_unedited_pixels)
     _run_jobs(args, {"video": args.video, "instruction": args.instruction, "task": args.task, "seed": args.seed},
               ("video", "instruction"), run)
 
@@ -149,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--video-guidance", type=float, default=defaults.VIDEO_GUIDANCE,
                       help=f"source-video guidance (default {defaults.VIDEO_GUIDANCE:g})")
     edit.add_argument("--keep-audio", action="store_true", help="keep the source audio instead of regenerating")
+    edit.add_argument("--keep-unedited-pixels", action=argparse.BooleanOptionalAction, default=True,
+                      help="in an edit of one object, give the pixels it left nearly alone the source's values "
+                           "(default: on)")
     _add_model_options(edit, defaults.EDIT_STEPS)
     edit.set_defaults(run=_edit)
 

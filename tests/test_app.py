@@ -237,7 +237,7 @@ def test_raw_requests_with_non_finite_numbers_or_foreign_paths_are_refused(app):
         assert "event: error" in reply and "guidance must be a finite number" in reply, reply
     secret = {"path": str(REPO_ROOT / "app.py"), "meta": {"_type": "gradio.FileData"}}
     reply = call_raw(app["url"], "edit_video", json.dumps({"data": [secret, "make it grayscale", 1, "auto", 1, 4.0,
-                                                                    1.5, 1, False]}))
+                                                                    1.5, 1, False, True]}))
     assert "event: error" in reply and "app.py" not in reply and "complete" not in reply
     assert httpx.get(f"{app['url']}gradio_api/file={REPO_ROOT / 'app.py'}").status_code == 403
 
@@ -256,7 +256,7 @@ def test_no_path_in_a_request_reads_a_file_the_app_did_not_make(app, tiny_checkp
     image = shutil.copy(example_images()[0][0], app["temp"] / "secret.png")
     clip = shutil.copy(example_clips()[0][0], app["temp"] / "secret.mp4")
     for endpoint, data in (("image_to_video", [image, "a red circle", 1, "", 1, 4.0, 1]),
-                           ("edit_video", [clip, "make it grayscale", 1, "auto", 1, 4.0, 1.5, 1, False])):
+                           ("edit_video", [clip, "make it grayscale", 1, "auto", 1, 4.0, 1.5, 1, False, True])):
         data[0] = {"path": str(data[0]), "meta": {"_type": "gradio.FileData"}}
         reply = call_raw(app["url"], endpoint, json.dumps({"data": data}))
         assert "event: error" in reply and "complete" not in reply, reply

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from models.pipelines import GeneratePipeline, load_components
+from models.pipelines import edit_pipeline
+from models.pipelines.edit_pipeline import keep_unedited
 from models.task_detection import detect_task
 from studio.world.edits import render_edit, sample_edit
 
@@ -72,6 +74,32 @@ def test_edit_detects_the_task_keeps_audio_and_takes_overrides(tiny_pipelines):
     assert kept.task == "reverse" and np.array_equal(kept.audio[0], source.audio)
     forced = edit(source.frames, source.audio, "make the circle blue", task="style", seed=2, **FAST)
     assert forced.task == "style" and not np.array_equal(forced.frames[0], out.frames[0])
+
+
+def test_keep_unedited_restores_the_source_where_the_edit_changed_little():
+    source = np.full((4, 24, 24, 3), 100, np.uint8)
+    edited = source[None] + np.uint8(8)  # what regenerating the whole clip leaves on untouched pixels
+    edited[0, :, 8:16, 8:16] = 220  # the edit itself
+    out = keep_unedited(edited, source)
+    assert np.array_equal(out[0, :, :6], source[:, :6]) and np.array_equal(out[0, :, 18:], source[:, 18:])
+    assert np.array_equal(out[0, :, 9:15, 9:15], edited[0, :, 9:15, 9:15])
+    assert out.min() >= 100 and out.max() <= 220
+
+
+def test_local_edits_keep_unedited_pixels_and_whole_frame_edits_do_not(tiny_pipelines, monkeypatch):
+    _, edit = tiny_pipelines
+    source, _ = render_edit(sample_edit(np.random.default_rng(0), "recolor"), 32)
+    sources = []
+
+    def blank(frames, original):
+        sources.append(original)
+        return np.zeros_like(frames)
+    monkeypatch.setattr(edit_pipeline, "keep_unedited", blank)
+    local = edit(source.frames, source.audio, "make the circle blue", seed=2, **FAST)
+    assert len(sources) == 1 and np.array_equal(sources[0], source.frames) and not local.frames.any()
+    whole_frame = edit(source.frames, source.audio, "make it grayscale", seed=2, **FAST)
+    off = edit(source.frames, source.audio, "make the circle blue", seed=2, keep_unedited_pixels=False, **FAST)
+    assert len(sources) == 1 and whole_frame.frames.any() and off.frames.any()
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -63,7 +63,7 @@ def write_backtranslation(cfg, components: dict, fmt: dict, folder, maker) -> No
         tried += 1
         frames, audio = read_clip(cfg.data_path, record["video"], record.get("audio"), fmt)
         out = pipe(frames, audio, edit.random_wording(rng), task=edit.task, num_inference_steps=cfg.sample_steps,
-                   seed=k)
+                   seed=k, keep_unedited_pixels=False)  # whole regenerated clips, as the shipped rounds' pairs were
         edited = media.Clip(out.frames[0], out.audio[0], fmt["fps"], fmt["sample_rate_hz"])
         if not score(judge_clip(edited), expected_after(edit)).all_ok:
             continue

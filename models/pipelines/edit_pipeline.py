@@ -3,6 +3,7 @@ video, the task embedding says which edit, and guidance follows InstructPix2Pix.
 
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter
 
 from models import sampling_defaults as defaults
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
@@ -10,10 +11,28 @@ from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, Stud
 from models.task_detection import detect_task
 from models.text_encoder import TextEmbeddings
 
+LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
+
+
+def keep_unedited(frames: np.ndarray, source: np.ndarray, keep_below: float = 16, edit_above: float = 48,
+                  window: int = 3) -> np.ndarray:
+    """Edited frames (N, T, H, W, 3) uint8 with the source's pixels (T, H, W, 3) back where the
+    edit left them nearly alone: each pixel's largest channel difference from the source,
+    averaged over a `window` x `window` patch, below `keep_below` (8-bit levels) takes the
+    source's value, above `edit_above` keeps the edit's, with a linear blend between. The
+    whole clip is regenerated, so without this even the pixels a local edit did not touch come
+    back a little changed; with it they are the source's own (thresholds chosen on a
+    development split, README: Edits)."""
+    edited, original = frames.astype(np.float32), source.astype(np.float32)[None]
+    difference = uniform_filter(np.abs(edited - original).max(-1), size=(1, 1, window, window))
+    alpha = np.clip((difference - keep_below) / (edit_above - keep_below), 0, 1)[..., None]
+    return np.round(original + alpha * (edited - original)).astype(np.uint8)
+
 
 class EditPipeline(StudioPipeline):
     """Dual classifier-free guidance: `video_guidance` pulls towards the source clip,
-    `text_guidance` towards the instruction (InstructPix2Pix, eq. 3)."""
+    `text_guidance` towards the instruction (InstructPix2Pix, eq. 3). An edit of one object
+    then gets the source's pixels back where it left them nearly alone (`keep_unedited`)."""
 
     def check_inputs(self, frames, audio, instruction, task, num_inference_steps, upsampler_steps, text_guidance,
                      video_guidance, num_candidates, seed) -> str:
@@ -44,7 +63,8 @@ class EditPipeline(StudioPipeline):
                  num_inference_steps: int = defaults.EDIT_STEPS,
                  upsampler_steps: int = defaults.UPSAMPLER_STEPS, text_guidance: float = defaults.EDIT_GUIDANCE,
                  video_guidance: float = defaults.VIDEO_GUIDANCE, num_candidates: int = 1, seed: int | None = None,
-                 keep_audio: bool = False, progress: ProgressCallback | None = None) -> ClipOutput:
+                 keep_audio: bool = False, keep_unedited_pixels: bool = True,
+                 progress: ProgressCallback | None = None) -> ClipOutput:
         # 1. Check inputs, settle the task, choose seeds.
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
                                  text_guidance, video_guidance, num_candidates, seed)
@@ -91,8 +111,12 @@ class EditPipeline(StudioPipeline):
             video = self.upsample(video, reference, upsampler_text, seeds, text_guidance, upsampler_steps, progress,
                                   num_inference_steps, total_steps, task_ids=task_ids[n:])
 
-        # 6. Decode; keep the source's audio when asked.
+        # 6. Decode; keep the source's audio when asked, and, for an edit of one object, the
+        #    source's pixels where the edit left them nearly alone.
         out_frames, waveform = self.decode(video, audio_latents)
+        if keep_unedited_pixels and task in LOCAL_TASKS:
+            source_frames = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)  # (T, H, W, 3)
+            out_frames = keep_unedited(out_frames, ((source_frames + 1) * 127.5).round().clamp(0, 255).byte().numpy())
         if keep_audio:
             waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)
         return ClipOutput(frames=out_frames, audio=waveform, seeds=seeds, fps=self.config.fps,

@@ -143,10 +143,11 @@ def edit_rates(outcomes: dict[str, list[tuple[bool, float]]], count_per_task: in
                    "edits": count_per_task} for task, pairs in outcomes.items()}
 
 
-def evaluate_edits(pipe: EditPipeline, count_per_task: int, steps: int) -> dict:
+def evaluate_edits(pipe: EditPipeline, count_per_task: int, steps: int, keep_unedited_pixels: bool = True) -> dict:
     outcomes = {task: [] for task in EDIT_TASKS}
     for edit, instruction, source, target, i in evaluation_edits(count_per_task, pipe.config.size):
-        out = pipe(source.frames, source.audio, instruction, seed=i, num_inference_steps=steps)
+        out = pipe(source.frames, source.audio, instruction, seed=i, num_inference_steps=steps,
+                   keep_unedited_pixels=keep_unedited_pixels)
         clip = Clip(out.frames[0], out.audio[0], out.fps, out.sample_rate_hz)
         ok = out.task == edit.task and score(judge_clip(clip), expected_after(edit)).all_ok
         outcomes[edit.task].append((ok, psnr(out.frames[0], target.frames)))
@@ -250,6 +251,9 @@ def main() -> None:
                                                    f"for generation, {defaults.EDIT_STEPS} for edits)")
     parser.add_argument("--ablation", help="a training run folder: also score its edit stages I, II, III")
     parser.add_argument("--ablation-edits-per-task", type=int, default=20)
+    parser.add_argument("--keep-unedited-pixels", action=argparse.BooleanOptionalAction, default=True,
+                        help="as the studio does by default; --no-keep-unedited-pixels scores the edit "
+                             "transformer's whole regenerated clips")
     parser.add_argument("--out", help="write the metrics JSON here (default MODEL/metrics.json)")
     args = parser.parse_args()
 
@@ -269,13 +273,14 @@ def main() -> None:
         "image_to_video": evaluate_generation(generate, held_out_count, "train", steps, True),
         "vae_round_trip": vae_round_trip,
         "cascade_round_trip": cascade_round_trip,
-        "edit": evaluate_edits(edit, args.edits_per_task, edit_steps),
+        "edit": evaluate_edits(edit, args.edits_per_task, edit_steps, args.keep_unedited_pixels),
         "edit_vae_round_trip": evaluate_edit_round_trip(edit, args.edits_per_task),
         "task_detection_accuracy": task_detection_accuracy(2000),
         "settings": {"steps": steps, "edit_steps": edit_steps, "upsampler_steps": defaults.UPSAMPLER_STEPS,
                      "guidance": defaults.GUIDANCE, "edit_guidance": defaults.EDIT_GUIDANCE,
                      "video_guidance": defaults.VIDEO_GUIDANCE, "seed": EVALUATION_SEED,
-                     "holdout": DEFAULT_HOLDOUT.to_strings(), "bf16": generate.bf16},
+                     "holdout": DEFAULT_HOLDOUT.to_strings(), "bf16": generate.bf16,
+                     "keep_unedited_pixels": args.keep_unedited_pixels},
     }
     if args.ablation:
         metrics["ablation"] = {}
@@ -285,7 +290,8 @@ def main() -> None:
                 stage_pipe = EditPipeline(**{**edit_components, "transformer": JointDenoisingTransformer.from_pretrained(
                     folder, use_safetensors=True).eval()}, **fmt)
                 stage_pipe.set_progress_bar_config(disable=True)
-                metrics["ablation"][stage] = evaluate_edits(stage_pipe, args.ablation_edits_per_task, edit_steps)
+                metrics["ablation"][stage] = evaluate_edits(stage_pipe, args.ablation_edits_per_task, edit_steps,
+                                                            args.keep_unedited_pixels)
     out = Path(args.out or Path(args.model) / "metrics.json")
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=1))

@@ -59,6 +59,8 @@ def build_edit_tab(studio: Studio) -> EditTab:
                                        label="Source-video guidance", info="how closely to keep the source")
             keep_audio = gr.Checkbox(value=DEFAULTS["keep_audio"], label="Keep the source audio",
                                      info="off: regenerate the audio to match the edit")
+            keep_pixels = gr.Checkbox(value=DEFAULTS["keep_unedited_pixels"], label="Keep unedited pixels",
+                                      info="edits of one object: pixels it left nearly alone stay the source's")
         run = gr.Button("Edit", variant="primary", elem_id="edit-run")
         gr.Examples(example_clips(), inputs=[source, instruction], label="Example sources")
         info = gr.Markdown()
@@ -85,7 +87,8 @@ def build_edit_tab(studio: Studio) -> EditTab:
 
     def edit_video(video, instruction, seed=None, task=AUTO_TASK, steps=DEFAULTS["steps"],
                    text_guidance=DEFAULTS["text_guidance"], video_guidance=DEFAULTS["video_guidance"], candidates=1,
-                   keep_audio=DEFAULTS["keep_audio"], progress=gr.Progress()):
+                   keep_audio=DEFAULTS["keep_audio"], keep_unedited_pixels=DEFAULTS["keep_unedited_pixels"],
+                   progress=gr.Progress()):
         """Edit a video by an instruction (any video is trimmed to 2 s and centre-cropped first).
 
         Parameters:
@@ -99,9 +102,11 @@ def build_edit_tab(studio: Studio) -> EditTab:
             video_guidance: how closely to keep the source
             candidates: edits to make (seed, seed + 1, ...)
             keep_audio: keep the source audio instead of regenerating it
+            keep_unedited_pixels: in an edit of one object (recolor, reshape, remove, add, segment), give the
+                pixels it left nearly alone the source's exact values
         """
         outcome = studio.edit(video, instruction, seed, task, steps, text_guidance, video_guidance, candidates,
-                              keep_audio, progress=progress)
+                              keep_audio, keep_unedited_pixels, progress=progress)
         notify(outcome)
         return (*video_values(outcome, limits), str(outcome.source_video), outcome.seeds[0], summary(outcome),
                 outcome)
@@ -119,7 +124,8 @@ def build_edit_tab(studio: Studio) -> EditTab:
     videos = [s.video for s in slots]
 
     gr.on([run.click, instruction.submit], edit_video,
-          inputs=[source, instruction, seed, task, steps, text_guidance, video_guidance, count, keep_audio],
+          inputs=[source, instruction, seed, task, steps, text_guidance, video_guidance, count, keep_audio,
+                  keep_pixels],
           outputs=[*videos, source_view, seed, info, last_outcome], api_name="edit_video",
           preprocess=False, concurrency_id="model"
           ).success(show_board, [board_state, last_outcome, seed, count],

@@ -148,7 +148,7 @@ class Studio:
         return Outcome(videos, result, time.perf_counter() - started)
 
     def edit(self, video, instruction, seed, task, steps, text_guidance, video_guidance, candidates, keep_audio,
-             progress=None) -> Outcome:
+             keep_unedited_pixels=True, progress=None) -> Outcome:
         limits = self.limits
         with user_errors():
             upload = inputs.upload(video, "source video", VIDEO_FORMATS)
@@ -159,7 +159,8 @@ class Studio:
                             text_guidance=inputs.real(text_guidance, "text guidance", 0, limits.max_guidance),
                             video_guidance=inputs.real(video_guidance, "video guidance", 0, limits.max_guidance),
                             candidates=inputs.integer(candidates, "candidates", 1, limits.max_candidates),
-                            keep_audio=inputs.flag(keep_audio, "keep audio"))
+                            keep_audio=inputs.flag(keep_audio, "keep audio"),
+                            keep_unedited_pixels=inputs.flag(keep_unedited_pixels, "keep unedited pixels"))
         engine = self.ready_engine(progress)
         started = time.perf_counter()
         with user_errors(VIDEO_FORMATS, (upload,)):
