@@ -188,7 +188,8 @@ TABS = {
                      "Guidance", "Example prompts", "Send to Edit →", "Animate a frame →"],
     "Image + Text → Video": ["#image-input", "#image-run", "First frame", "Example images"],
     "Edit": ["#edit-source", "#edit-run", "Instruction", "Detected task", "Task", "Text guidance",
-             "Source-video guidance", "Keep the source audio", "Example sources", "Comparison board"],
+             "Source-video guidance", "Keep the source audio", "Keep unedited pixels", "Example sources",
+             "Comparison board"],
     "Model": ["Checkpoint:", "Load another checkpoint folder", "Load", "Metrics (metrics.json)"],
 }
 
