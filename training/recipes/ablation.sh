@@ -2,7 +2,7 @@
 # The stage ablation (README: Stage ablation) on a fresh checkout: edit stages I, II and III
 # trained afresh by the shapes config's own sections from the shipped generator, in a run folder
 # of their own, then the full evaluation with their checkpoints scored beside the shipped models.
-#   bash training/recipes/ablation.sh [RUN_DIR]        (default runs/ablation; about 50 min on 2 cores)
+#   bash training/recipes/ablation.sh [RUN_DIR]   (default runs/ablation; about 70 min on a 2-core AMX host)
 # Re-running resumes each stage from its latest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
