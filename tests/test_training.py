@@ -128,6 +128,20 @@ def test_partial_weighted_l1_counts_a_missing_harmonic_more_than_plain_l1():
     assert partial_weighted_l1(dropped, spectrum) > 0.5 * PARTIAL_WEIGHT * plain
 
 
+def test_foreground_weights_mark_an_object_on_a_uniform_background():
+    """A few cells far from a uniform background latent are an object's and weigh 1 + weight;
+    the background weighs 1, whatever its own latent value."""
+    from training.diffusion import FOREGROUND_DISTANCE, foreground_weights
+
+    video = torch.full((2, 8, 3, 8, 8), -0.7)  # (B, C, T, h, w)
+    video[0, :, :, 2:4, 5:7] += FOREGROUND_DISTANCE  # distance 2 * sqrt(8) from the background
+    weights = foreground_weights(video, 4.0)
+    assert weights.shape == (2, 1, 3, 8, 8)
+    assert (weights[0, :, :, 2:4, 5:7] == 5).all()
+    assert weights[0].sum() == 3 * (64 + 4 * 4)
+    assert (weights[1] == 1).all()
+
+
 def test_resume_continues_the_same_run(after_vae, tmp_path):
     straight = copy_run(after_vae, tmp_path, "straight")
     stopped = copy_run(after_vae, tmp_path, "stopped")
