@@ -142,6 +142,31 @@ def test_foreground_weights_mark_an_object_on_a_uniform_background():
     assert (weights[1] == 1).all()
 
 
+def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
+    """Two processes' halves of a global batch average to the one-process loss, so the
+    weighting keeps runs independent of the process count."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from models.joint_transformer import JointTransformerOutput
+    from training.diffusion import Inputs, denoising_loss
+    from training.loop import Batch
+
+    video = torch.randn(4, 8, 2, 8, 8)  # (B, C, T, h, w)
+    video[:2, :, :, 1:3, 1:3] += 5.0  # objects in two of the clips only
+    inputs = Inputs(video, None, torch.zeros(4, 9, 2, 8, 8), None,
+                    (torch.zeros(4, 3, 16), torch.ones(4, 3, dtype=torch.bool), torch.zeros(4, 16)),
+                    torch.zeros(4, dtype=torch.long), torch.arange(4))
+
+    def model(noisy, *args, **kwargs):
+        return JointTransformerOutput(video=0.5 * noisy)
+
+    def loss(start, size):
+        batch = Batch(0, 0, torch.Generator().manual_seed(3), 4, start, size)
+        return denoising_loss(model, FlowMatchEulerDiscreteScheduler(), inputs, batch, foreground_weight=4.0)[0]
+
+    assert torch.allclose((loss(0, 2) + loss(2, 2)) / 2, loss(0, 4))
+
+
 def test_resume_continues_the_same_run(after_vae, tmp_path):
     straight = copy_run(after_vae, tmp_path, "straight")
     stopped = copy_run(after_vae, tmp_path, "stopped")

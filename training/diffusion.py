@@ -162,9 +162,9 @@ def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, foreground_we
                 audio_cond=take(inputs.audio_cond) if inputs.audio_cond is not None else None,
                 task_ids=take(inputs.task_ids))
     if foreground_weight:
-        weights = foreground_weights(take(inputs.video), foreground_weight)
+        weights = foreground_weights(inputs.video, foreground_weight)  # the global batch's, so processes agree
         squared = (out.video.float() - target_video).square().mean(1, keepdim=True)
-        video_loss = (weights * squared).sum() / weights.sum()
+        video_loss = (take(weights) * squared).mean() / weights.mean()
     else:
         video_loss = F.mse_loss(out.video.float(), target_video)
     parts = {"video": video_loss.item()}
