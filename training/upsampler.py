@@ -55,7 +55,7 @@ def main() -> None:
             source, target = clips["source_full"][inputs.index], clips["target_full"][inputs.index]
             reference = torch.cat([source, torch.ones_like(source[:, :1])], dim=1)
         return denoising_loss(modules["upsampler"], scheduler, upsampler_inputs(inputs, target, reference, batch),
-                              batch, cfg.foreground_weight)
+                              batch)
 
     def validate(modules, step, folder):
         write_generation_samples(components, fmt, folder, cfg.sample_steps, upsampler=modules["upsampler"])
