@@ -8,9 +8,13 @@ the safety filter's list (studio/prompts.py); FLIPBOOK_OUTPUT_MAX_AGE_S how long
 
 import argparse
 
-from studio.ui import launch
+from studio.engine import model_dir_from_env
+from studio.engine_process import EngineProcess
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Serve the Flipbook studio.")
     parser.add_argument("--model", help="checkpoint folder (default: $FLIPBOOK_MODEL, else assets/shapes)")
-    launch(parser.parse_args().model)
+    engine = EngineProcess(model_dir_from_env(parser.parse_args().model))  # loading from now on
+    from studio.ui import launch  # gradio's import (about 3 s) runs while the engine loads
+
+    launch(engine)

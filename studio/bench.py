@@ -194,11 +194,12 @@ def serve_app(model_dir: Path, count: int, threads: int | None) -> dict:
     """`python app.py` in a fresh process, started as a person starts it: cold start runs from
     the launch until its first clip (text → mp4 through the API, with gradio_client) has
     arrived; then `count` more requests (image, edit, text in turn). Peak resident memory is
-    the serving process's high-water mark (Linux /proc)."""
+    the sum of the serving process's and its children's (the engine's) high-water marks (Linux
+    /proc), an upper bound on what they held at once."""
     from gradio_client import Client, handle_file
 
     from studio.ui.examples import example_clips, example_images
-    from studio.ui.serving import free_port, wait_until_serving
+    from studio.ui.serving import free_port, memory_mb, wait_until_serving
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -225,24 +226,24 @@ def serve_app(model_dir: Path, count: int, threads: int | None) -> dict:
                     client.predict(handle_file(clip), instruction, i, api_name="/edit_video")
                 else:
                     client.predict(PROMPT, i, api_name="/text_to_video")
-            status = Path(f"/proc/{app.pid}/status").read_text()
-            peak_kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+            peak_mb = memory_mb(app.pid, "VmHWM")
         finally:
             app.kill()
             app.wait()
-    return {"cold_start_s": cold_start, "peak_rss_bytes": peak_kib * 1024}
+    return {"cold_start_s": cold_start, "peak_mb": peak_mb}
 
 
 def serving_rows(model_dir: Path, processes: int, count: int, threads: int | None) -> list[Row]:
     """Cold start (median over fresh launches) and peak memory (the largest of them)."""
     reports = [serve_app(model_dir, count, threads) for _ in range(processes)]
     cold = float(np.median([r["cold_start_s"] for r in reports]))
-    peak_mb = max(r["peak_rss_bytes"] for r in reports) / 1e6
+    peak_mb = max(r["peak_mb"] for r in reports)
     return [Row("studio cold start to first clip", cold, "s", f"<= {TARGETS['cold_start_s']:g}",
                 cold <= TARGETS["cold_start_s"],
                 f"{processes} launch(es) of python app.py until the first text → mp4 arrives over the API"),
             Row("peak resident memory serving", peak_mb, "MB", f"<= {TARGETS['peak_memory_mb']:g}",
-                peak_mb <= TARGETS["peak_memory_mb"], f"the app's max RSS over 1 + {count} requests (text, image, edit)")]
+                peak_mb <= TARGETS["peak_memory_mb"],
+                f"the app's and its engine's max RSS, summed, over 1 + {count} requests (text, image, edit)")]
 
 
 # ---------------------------------------------------------------- matmul peak and FLOPs

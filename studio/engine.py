@@ -43,6 +43,11 @@ class Result:
         return media.Clip(self.frames[index], self.audio[index], fps, sample_rate_hz)
 
 
+def model_dir_from_env(model_dir: str | os.PathLike | None = None) -> Path:
+    """The checkpoint folder: the argument, else $FLIPBOOK_MODEL, else the shipped one."""
+    return Path(model_dir or os.environ.get("FLIPBOOK_MODEL") or DEFAULT_MODEL_DIR)
+
+
 def model_hash(folder: Path) -> str:
     """A short content hash of a checkpoint folder, for the reproducibility record."""
     digest = hashlib.sha256()
@@ -86,20 +91,16 @@ class Engine:
         return self._pipelines is not None
 
     def card(self) -> tuple[str | None, dict | None]:
-        """The checkpoint's model card (README.md) and measured metrics (metrics.json), each None
-        when absent; read from the folder without loading any weights."""
-        readme, metrics = self.model_dir / "README.md", self.model_dir / "metrics.json"
-        card = readme.read_text(encoding="utf-8", errors="replace") if readme.is_file() else None
-        if not metrics.is_file():
-            return card, None
-        try:
-            return card, json.loads(metrics.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{metrics} is not valid JSON: {error}") from None
+        return read_card(self.model_dir)
 
     @property
     def clip_format(self) -> dict:
         return dict(self.load()[0].config)
+
+    @property
+    def content_hash(self) -> str:
+        """The loaded checkpoint's content hash, as records name it (model_hash)."""
+        return self.load()[2]
 
     # ------------------------------------------------------------ requests
 
@@ -161,15 +162,33 @@ class Engine:
 
     # ------------------------------------------------------------ outputs
 
-    def write(self, result: Result, index: int, out_path: str | os.PathLike, display_scale: int = DISPLAY_SCALE) -> Path:
-        """Candidate `index` as an mp4 at `out_path`, and its record beside it (same name, .json)."""
-        cfg = self.load()[0].config
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        media.write_video(out_path, result.clip(index, cfg.fps, cfg.sample_rate_hz), display_scale=display_scale,
-                          preset=DISPLAY_PRESET)
-        record = {**result.record, "seed": result.seeds[index], "notes": result.notes, "output": out_path.name}
-        tmp = out_path.with_name(out_path.name + ".json.tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, out_path.with_suffix(".json"))
-        return out_path
+    def write(self, result: Result, index: int, out_path: str | os.PathLike,
+              display_scale: int = DISPLAY_SCALE) -> Path:
+        return write_result(result, index, out_path, self.clip_format, display_scale)
+
+
+def read_card(model_dir: Path) -> tuple[str | None, dict | None]:
+    """A checkpoint's model card (README.md) and measured metrics (metrics.json), each None
+    when absent; read from the folder without loading any weights."""
+    readme, metrics = model_dir / "README.md", model_dir / "metrics.json"
+    card = readme.read_text(encoding="utf-8", errors="replace") if readme.is_file() else None
+    if not metrics.is_file():
+        return card, None
+    try:
+        return card, json.loads(metrics.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{metrics} is not valid JSON: {error}") from None
+
+
+def write_result(result: Result, index: int, out_path: str | os.PathLike, clip_format: dict,
+                 display_scale: int = DISPLAY_SCALE) -> Path:
+    """Candidate `index` as an mp4 at `out_path`, and its record beside it (same name, .json)."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    media.write_video(out_path, result.clip(index, clip_format["fps"], clip_format["sample_rate_hz"]),
+                      display_scale=display_scale, preset=DISPLAY_PRESET)
+    record = {**result.record, "seed": result.seeds[index], "notes": result.notes, "output": out_path.name}
+    tmp = out_path.with_name(out_path.name + ".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, out_path.with_suffix(".json"))
+    return out_path

@@ -18,6 +18,7 @@ from gradio_client import Client, handle_file
 
 from studio import media
 from studio.ui.examples import example_clips, example_images
+from studio.ui.serving import memory_mb
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -56,13 +57,6 @@ def request(user: Client, k: int) -> tuple[str, int, float]:
     return out[0], out[-2], time.perf_counter() - started  # (videos..., [source,] seed, info)
 
 
-def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
 def test_twenty_concurrent_users_all_complete(app, tmp_path):
     users = [client(app, tmp_path / f"user{k}") for k in range(USERS)]
     with ThreadPoolExecutor(USERS) as pool:
@@ -98,7 +92,7 @@ def test_sequential_requests_hold_memory_and_sweep_outputs(app, tmp_path):
         assert seed == k and Path(video).is_file()
         seconds.append(took)
         if k >= WARM_UP - 1:
-            memory.append(resident_mb(pid))
+            memory.append(memory_mb(pid))  # the app's and its engine's
     time.sleep(max(0.0, started + OUTPUT_MAX_AGE_S + 1 - time.time()))
     request(user, REQUESTS)  # its new folder sweeps those aged past the limit
     user.close()

@@ -7,11 +7,11 @@ Building it reads no weights: the shared engine loads on the first request (or, 
 import os
 import signal
 import threading
-from pathlib import Path
 
 import gradio as gr
 
-from studio.engine import DEFAULT_MODEL_DIR
+from studio.engine import model_dir_from_env
+from studio.engine_process import EngineProcess
 from studio.ui.candidates import random_seed
 from studio.ui.edit_tab import EditTab, build_edit_tab
 from studio.ui.generate_tab import GenerateTab, build_image_tab, build_text_tab
@@ -26,11 +26,6 @@ GRADIO_CACHE_SWEEP = (600, 3600)
 QUEUE_MAX_SIZE = 100  # waiting requests beyond this are refused with "queue full"
 INTRO = ("# Flipbook\nShort clips with sound from text, from an image, or by editing a video — "
          "with models trained on the Shapes World.")
-
-
-def model_dir_from_env(model_dir: str | os.PathLike | None = None) -> Path:
-    """The checkpoint folder: the argument, else $FLIPBOOK_MODEL, else the shipped one."""
-    return Path(model_dir or os.environ.get("FLIPBOOK_MODEL") or DEFAULT_MODEL_DIR)
 
 
 def limits_text(limits: Limits) -> str:
@@ -84,13 +79,15 @@ def build_app(model_dir: str | os.PathLike | None = None, limits: Limits = Limit
     return build_ui(Studio(model_dir_from_env(model_dir), outputs, limits))
 
 
-def launch(model_dir: str | os.PathLike | None = None, preload: bool = True, **launch_kwargs):
+def launch(model: str | os.PathLike | EngineProcess | None = None, **launch_kwargs):
     """Build and serve the app; server name and port come from GRADIO_SERVER_NAME and
-    GRADIO_SERVER_PORT unless given. `preload` loads the weights in the background as the
-    server starts, so the first request does not wait for them."""
-    studio = Studio(model_dir_from_env(model_dir))
+    GRADIO_SERVER_PORT unless given. Requests run in an `EngineProcess` (a folder starts one),
+    loading in the background: app.py starts it before gradio is imported, so loading and
+    the server coming up share the two cores (README, Speed)."""
+    engine = model if isinstance(model, EngineProcess) else EngineProcess(model_dir_from_env(model))
+    studio = Studio(engine)
     demo = build_ui(studio)
-    if preload and studio.engine.model_dir.is_dir():
+    if engine.model_dir.is_dir():
         threading.Thread(target=_preload, args=(studio,), daemon=True).start()
     if threading.current_thread() is threading.main_thread():
         _stop_on_signals()

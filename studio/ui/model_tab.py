@@ -31,7 +31,7 @@ def status(engine: Engine) -> str:
     except (OSError, json.JSONDecodeError):
         lines.append(f"no readable model_index.json: not a Flipbook checkpoint. {MODEL_HELP}")
     if engine.loaded:
-        lines.append(f"**Weights:** loaded · content hash `{engine.load()[2]}`")
+        lines.append(f"**Weights:** loaded · content hash `{engine.content_hash}`")
     else:
         lines.append("**Weights:** not loaded yet (they load on the first request)")
     return "\n\n".join(lines)

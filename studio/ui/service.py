@@ -15,6 +15,7 @@ import gradio as gr
 
 from studio import media
 from studio.engine import DISPLAY_PRESET, DISPLAY_SCALE, Engine, Result
+from studio.engine_process import EngineProcess
 from studio.ui import inputs
 from studio.ui.inputs import Limits, Upload
 from studio.ui.outputs import OutputRoot
@@ -69,10 +70,13 @@ def user_errors(hint: str = "", uploads: tuple[Upload, ...] = ()):
 
 class Studio:
     """What every tab shares: the engine (one checkpoint, loaded once; swappable from the
-    Model panel), the output root and the limits."""
+    Model panel), the output root and the limits. `model` is a checkpoint folder, run in this
+    process, or an engine: `launch` serves an `EngineProcess`, and a swapped-in model runs
+    the way the first one does."""
 
-    def __init__(self, model_dir: str | Path, outputs: OutputRoot | None = None, limits: Limits = Limits()):
-        self.engine = Engine(model_dir)
+    def __init__(self, model: str | Path | Engine | EngineProcess, outputs: OutputRoot | None = None,
+                 limits: Limits = Limits()):
+        self.engine = model if isinstance(model, (Engine, EngineProcess)) else Engine(Path(model))
         self.outputs = outputs or OutputRoot()
         self.limits = limits
         self._swap_lock = threading.Lock()
@@ -104,7 +108,7 @@ class Studio:
         if not isinstance(folder, str) or not folder.strip():
             raise gr.Error("Type the path of a checkpoint folder (one with model_index.json).",
                            print_exception=False)
-        engine = Engine(Path(folder.strip()).expanduser())
+        engine = type(self.engine)(Path(folder.strip()).expanduser())
         self._load(engine)
         with self._swap_lock:
             self.engine = engine

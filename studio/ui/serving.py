@@ -4,6 +4,7 @@
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 
@@ -28,3 +29,15 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: str, timeout_s:
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout_s} s: {open(log).read()[-2000:]}")
+
+
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A served app's memory (`VmRSS` now, `VmHWM` its peak; Linux /proc), summed over the app
+    and its children: its requests run in the engine's process."""
+    pids = [pid] + [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for child in (task / "children").read_text().split()]
+    kib = 0
+    for each in pids:
+        status = Path(f"/proc/{each}/status").read_text()
+        kib += next(int(line.split()[1]) for line in status.splitlines() if line.startswith(f"{field}:"))
+    return kib * 1024 / 1e6
