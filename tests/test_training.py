@@ -142,20 +142,6 @@ def test_foreground_weights_mark_an_object_on_a_uniform_background():
     assert (weights[1] == 1).all()
 
 
-def test_change_weights_mark_the_cells_an_edit_changes():
-    """A recolor's changed cells weigh 1 + weight; cells the edit copies weigh 1, objects
-    included."""
-    from training.diffusion import CHANGE_DISTANCE, change_weights
-
-    source = torch.randn(1, 8, 3, 8, 8)  # (B, C, T, h, w)
-    target = source.clone()
-    target[0, :, :, 2:4, 5:7] += CHANGE_DISTANCE  # the edited object's cells: distance 1 * sqrt(8)
-    weights = change_weights(target, source, 4.0)
-    assert weights.shape == (1, 1, 3, 8, 8)
-    assert (weights[0, :, :, 2:4, 5:7] == 5).all()
-    assert weights.sum() == 3 * (64 + 4 * 4)
-
-
 def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
     """Two processes' halves of a global batch average to the one-process loss, so the
     weighting keeps runs independent of the process count."""

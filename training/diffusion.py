@@ -22,7 +22,6 @@ from training.objective import noisy_and_target, sample_timesteps
 SOURCE_DROPOUT = 0.1  # edits: drop the source clip, so dual guidance has its "no source" branch
 UPSAMPLER_COND_NOISE = 0.2  # largest noise added to the base latent (generated ones are imperfect)
 FOREGROUND_DISTANCE = 2.0  # latent distance from the frame's median cell beyond which a cell is an object's
-CHANGE_DISTANCE = 1.0  # latent distance from the source's cell beyond which an edit changed a cell
 VALIDATION_PROMPTS = ("a large red circle moving right on a navy background",
                       "a small green triangle moving up on a beige background")
 
@@ -143,20 +142,10 @@ def foreground_weights(video: torch.Tensor, weight: float) -> torch.Tensor:
     return 1 + weight * far.float()
 
 
-def change_weights(target: torch.Tensor, source: torch.Tensor, weight: float) -> torch.Tensor:
-    """Per-cell loss weights (B, 1, T, h, w) for an edit's clean target and source latents
-    (B, C, T, h, w): 1 + `weight` on the cells the edit changes. Most of an edit copies its
-    source, which the model learns first; the few changed cells are the asked change (on the
-    Shapes World's cached edits about 8 % of a reshape's cells, 18-20 % of a recolor's, remove's
-    or add's; copied cells' latents move about 0.1)."""
-    changed = (target - source).norm(dim=1, keepdim=True) > CHANGE_DISTANCE
-    return 1 + weight * changed.float()
-
-
 def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, weights: torch.Tensor | None = None):
     """Noise the clean latents along the scheduler's path, predict its target, mean squared
     error per modality, video cells weighted by `weights` (B, 1, T, h, w) of the global batch
-    when given (`foreground_weights`, `change_weights`). Returns (loss, parts)."""
+    when given (`foreground_weights`). Returns (loss, parts)."""
     g = batch.generator
     steps = sample_timesteps(scheduler, batch.global_size, g)
     noise_video = torch.randn(inputs.video.shape, generator=g)

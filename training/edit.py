@@ -14,8 +14,8 @@ from models.pipelines import save_components
 from studio.world.spec import EDIT_TASKS
 from training.config import parse_args
 from training.data import CachedData
-from training.diffusion import (change_weights, choose_kind, denoising_loss, draw, edit_inputs, generation_inputs,
-                                load_run, task_indices, write_generation_samples)
+from training.diffusion import (choose_kind, denoising_loss, draw, edit_inputs, generation_inputs, load_run,
+                                task_indices, write_generation_samples)
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
 
@@ -63,10 +63,7 @@ def run_edit_stage(stage: str, description: str, start_from: str | None, extra_d
         else:
             index = draw(batch, one_task[kind]) if kind in one_task else None
             inputs = edit_inputs(cached, batch, cfg.text_dropout, index=index)
-        weights = None
-        if cfg.change_weight and kind != "clips":
-            weights = change_weights(inputs.video, cached["source_base"][inputs.index], cfg.change_weight)
-        total, parts = denoising_loss(modules["transformer"], scheduler, inputs, batch, weights)
+        total, parts = denoising_loss(modules["transformer"], scheduler, inputs, batch)
         return total, {f"{kind}_{k}": v for k, v in parts.items()}
 
     def validate(modules, step, folder):
