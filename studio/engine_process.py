@@ -176,8 +176,14 @@ def serve(connection: Connection, engine: Engine) -> None:
             else:
                 value = getattr(engine, name)(progress=lambda done, total: send((call, "progress", (done, total))),
                                               **kwargs)
-            send((call, "result", value))
+            answer = (call, "result", value)
         except Exception as error:  # every failure goes back to the request that caused it
+            answer = (call, "error", transferable(error))
+        try:
+            send(answer)
+        except OSError:
+            pass  # the socket closed: the parent is gone
+        except Exception as error:  # the result would not pickle
             send((call, "error", transferable(error)))
 
     while True:
