@@ -148,7 +148,7 @@ def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from models.joint_transformer import JointTransformerOutput
-    from training.diffusion import Inputs, denoising_loss, foreground_weights
+    from training.diffusion import Inputs, denoising_loss
     from training.loop import Batch
 
     video = torch.randn(4, 8, 2, 8, 8)  # (B, C, T, h, w)
@@ -162,8 +162,7 @@ def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
 
     def loss(start, size):
         batch = Batch(0, 0, torch.Generator().manual_seed(3), 4, start, size)
-        return denoising_loss(model, FlowMatchEulerDiscreteScheduler(), inputs, batch,
-                              foreground_weights(video, 4.0))[0]
+        return denoising_loss(model, FlowMatchEulerDiscreteScheduler(), inputs, batch, foreground_weight=4.0)[0]
 
     assert torch.allclose((loss(0, 2) + loss(2, 2)) / 2, loss(0, 4))
 

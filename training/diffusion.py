@@ -142,10 +142,10 @@ def foreground_weights(video: torch.Tensor, weight: float) -> torch.Tensor:
     return 1 + weight * far.float()
 
 
-def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, weights: torch.Tensor | None = None):
+def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, foreground_weight: float = 0.0):
     """Noise the clean latents along the scheduler's path, predict its target, mean squared
-    error per modality, video cells weighted by `weights` (B, 1, T, h, w) of the global batch
-    when given (`foreground_weights`). Returns (loss, parts)."""
+    error per modality (video cells weighted by `foreground_weights` when `foreground_weight`
+    is set). Returns (loss, parts)."""
     g = batch.generator
     steps = sample_timesteps(scheduler, batch.global_size, g)
     noise_video = torch.randn(inputs.video.shape, generator=g)
@@ -161,7 +161,8 @@ def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, weights: torc
                 video_cond=take(inputs.video_cond),
                 audio_cond=take(inputs.audio_cond) if inputs.audio_cond is not None else None,
                 task_ids=take(inputs.task_ids))
-    if weights is not None:  # normalised by the global batch's mean weight, so processes agree
+    if foreground_weight:
+        weights = foreground_weights(inputs.video, foreground_weight)  # the global batch's, so processes agree
         squared = (out.video.float() - target_video).square().mean(1, keepdim=True)
         video_loss = (take(weights) * squared).mean() / weights.mean()
     else:

@@ -10,7 +10,7 @@ from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import save_components
 from models.presets import build_transformers
 from training.config import parse_args
-from training.diffusion import denoising_loss, foreground_weights, generation_inputs, load_run, write_generation_samples
+from training.diffusion import denoising_loss, generation_inputs, load_run, write_generation_samples
 from training.grow import grow
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
@@ -38,8 +38,7 @@ def main(stage: str = "generator", description: str = __doc__.splitlines()[0], g
 
     def loss(modules, batch):
         inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout)
-        weights = foreground_weights(inputs.video, cfg.foreground_weight) if cfg.foreground_weight else None
-        return denoising_loss(modules["transformer"], scheduler, inputs, batch, weights)
+        return denoising_loss(modules["transformer"], scheduler, inputs, batch, cfg.foreground_weight)
 
     def validate(modules, step, folder):
         write_generation_samples(components, fmt, folder, cfg.sample_steps, transformer=modules["transformer"])
