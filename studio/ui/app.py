@@ -1,7 +1,7 @@
 """The studio's Gradio Blocks app: the tabs, what passes between them, the queue and launch.
 
 Building it reads no weights: the shared engine loads on the first request (or, after
-`launch`, in the background), so tests build the UI in a moment.
+`launch`, at once in its own process), so tests build the UI in a moment.
 """
 
 import os
