@@ -6,9 +6,12 @@ direction, background), at a few noise levels, with the same noise. A word the m
 raises the loss when swapped; a word it ignores does not. This is how the README's "Where the
 quality is lost" found that the direction words barely move the shipped generator from text
 alone, while they do once the clip's true first frame is given (`--first-frame`, the
-image-to-video condition).
+image-to-video condition). With `--binding` the clips have two objects, and each attribute on
+which they differ is exchanged between them: the caption keeps its words and binds them the
+other way round, so a model that reads a caption as a bag of attributes shows no difference
+(README, Two objects).
 
-Run: python -m studio.evaluation.word_sensitivity [--model assets/shapes] [--clips 40] [--first-frame]
+Run: python -m studio.evaluation.word_sensitivity [--model assets/shapes] [--clips 40] [--first-frame | --binding]
 """
 
 import argparse
@@ -33,6 +36,7 @@ NOISE_LEVELS = (500, 800, 950)  # timesteps in the scheduler's units (1000 = pur
 OPPOSITE = {m: next(o for o, (x, y) in spec.MOTION_DIRECTION.items() if (x, y) == (-dx, -dy) and o != m)
             for m, (dx, dy) in spec.MOTION_DIRECTION.items() if m != "still"}
 SEED = 20261122
+BOUND = ("colour", "shape", "size", "motion")  # what a two-object caption binds to each object
 
 
 def swapped(scene, attribute: str, rng: np.random.Generator):
@@ -53,28 +57,35 @@ def schedule_index(scheduler, timestep: int) -> int:
 
 @torch.no_grad()
 def word_sensitivity(components: dict, clip_format: dict, clips: int, first_frame: bool = False,
-                     seed: int = SEED) -> dict:
+                     binding: bool = False, seed: int = SEED) -> dict:
     """attribute -> {timestep: (mean loss as written, mean loss swapped, share of clips where
     the written caption's loss is lower)}; with `first_frame`, the denoiser is given each clip's
-    true first frame as image-to-video gives it."""
+    true first frame as image-to-video gives it; with `binding`, two-object clips and
+    attributes exchanged between the objects (those on which a clip's objects differ)."""
     model, encoder = components["transformer"], components["text_encoder"]
     pipe = GeneratePipeline(**{name: components[name] for name in ("text_encoder", "video_vae", "audio_vae",
                                                                    "transformer", "scheduler")}, **clip_format)
     scheduler = training_scheduler(components["scheduler"])
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    losses = {a: {t: [] for t in NOISE_LEVELS} for a in ATTRIBUTES}  # (written, swapped) pairs
+    losses = {a: {t: [] for t in NOISE_LEVELS} for a in (BOUND if binding else ATTRIBUTES)}  # (written, swapped)
     with tqdm(total=clips, desc="word sensitivity", unit="clip") as bar:
         while bar.n < clips:
             scene = sample_scene(rng, holdout=DEFAULT_HOLDOUT, split="train")
-            if len(scene.objects) != 1 or scene.objects[0].motion == "still":
-                continue  # one object, moving: every attribute has a word to swap
+            if binding and len(scene.objects) == 2:
+                first, second = scene.objects
+                alternatives = {name: scene.exchanged(name) for name in BOUND
+                                if getattr(first, name) != getattr(second, name)}
+            elif not binding and len(scene.objects) == 1 and scene.objects[0].motion != "still":
+                alternatives = {name: swapped(scene, name, rng) for name in ATTRIBUTES}  # every word swappable
+            else:
+                continue
             truth = render_clip(scene, clip_format["size"])
             frames = frames_to_tensor(truth.frames[None], clip_format["base_size"])
             video = encode_video(components["video_vae"], frames)
             audio = encode_audio(components["audio_vae"], truth.audio[None])
             cond = pipe.image_condition(truth.frames[0] if first_frame else None, 1, clip_format["base_size"])
-            for attribute in ATTRIBUTES:
-                text = encoder.encode([caption(scene), caption(swapped(scene, attribute, rng))])
+            for attribute, other in alternatives.items():
+                text = encoder.encode([caption(scene), caption(other)])
                 for t in NOISE_LEVELS:
                     index = torch.tensor([schedule_index(scheduler, t)])
                     noise_v = torch.randn(video.shape, generator=generator)
@@ -88,7 +99,7 @@ def word_sensitivity(components: dict, clip_format: dict, clips: int, first_fram
             bar.update()
     return {a: {t: (float(np.mean([w for w, _ in v])), float(np.mean([s for _, s in v])),
                     float(np.mean([w < s for w, s in v]))) for t, v in levels.items()}
-            for a, levels in losses.items()}
+            for a, levels in losses.items() if levels[NOISE_LEVELS[0]]}
 
 
 def table(result: dict) -> str:
@@ -105,8 +116,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m studio.evaluation.word_sensitivity",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(REPO_ROOT / "assets/shapes"), help="checkpoint folder")
-    parser.add_argument("--clips", type=int, default=40, help="true one-object moving clips (default 40)")
-    parser.add_argument("--first-frame", action="store_true", help="give the denoiser each clip's first frame")
+    parser.add_argument("--clips", type=int, default=40,
+                        help="true one-object moving clips, or two-object ones with --binding (default 40)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--first-frame", action="store_true", help="give the denoiser each clip's first frame")
+    mode.add_argument("--binding", action="store_true",
+                      help="two-object clips, attributes exchanged between the objects")
     args = parser.parse_args(argv)
     if args.clips < 1:
         parser.error("--clips must be at least 1")
@@ -114,7 +129,7 @@ def main(argv=None) -> int:
         components, clip_format = load_components(args.model)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
-    print(table(word_sensitivity(components, clip_format, args.clips, args.first_frame)))
+    print(table(word_sensitivity(components, clip_format, args.clips, args.first_frame, args.binding)))
     return 0
 
 

@@ -60,6 +60,12 @@ class Scene:
         objects[index] = replace(objects[index], **changes)
         return replace(self, objects=tuple(objects))
 
+    def exchanged(self, attribute: str) -> "Scene":
+        """A two-object scene with `attribute` exchanged between its objects: the same words
+        in its caption, bound the other way round."""
+        a, b = self.objects
+        return self.with_object(0, **{attribute: getattr(b, attribute)}).with_object(1, **{attribute: getattr(a, attribute)})
+
 
 # ---------------------------------------------------------------- held-out combinations
 
