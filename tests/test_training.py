@@ -154,8 +154,7 @@ def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
     video = torch.randn(4, 8, 2, 8, 8)  # (B, C, T, h, w)
     video[:2, :, :, 1:3, 1:3] += 5.0  # objects in two of the clips only
     inputs = Inputs(video, None, torch.zeros(4, 9, 2, 8, 8), None,
-                    (torch.zeros(4, 3, 16), torch.ones(4, 3, dtype=torch.bool), torch.zeros(4, 16),
-                     torch.zeros(4, 3, dtype=torch.long)),
+                    (torch.zeros(4, 3, 16), torch.ones(4, 3, dtype=torch.bool), torch.zeros(4, 16)),
                     torch.zeros(4, dtype=torch.long), torch.arange(4))
 
     def model(noisy, *args, **kwargs):

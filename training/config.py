@@ -50,9 +50,6 @@ class StageConfig:
     resume: str = "latest"  # "latest" or "none"
     grow_depth: int = 0  # generator_deep, upsampler: blocks the saved model grows to (training/grow.py)
     foreground_weight: float = 0.0  # generator: extra loss weight on latent cells of objects (training/diffusion.py)
-    binding_weight: float = 0.0  # generator: weight of the contrastive binding loss (training/binding.py)
-    binding_pairs: int = 4  # generator: fresh two-object scenes per step for that loss
-    clause_tokens: int = 0  # generator: clause tokens its transformer reads (training/grow.py, add_clause_tokens)
     start_from_saved: bool = False  # upsampler, edit stages: train on the run's saved upsampler / edit
     # transformer (fresh optimiser and schedule) instead of fresh weights / the stage they start from
 
@@ -60,13 +57,6 @@ class StageConfig:
     def run_path(self) -> Path:
         path = Path(self.run_dir)
         return path if path.is_absolute() else REPO_ROOT / path
-
-    @property
-    def world_holdout(self):
-        """The Shapes World combinations kept out of training."""
-        from studio.world.scene import DEFAULT_HOLDOUT, Holdout
-
-        return DEFAULT_HOLDOUT if self.holdout == ["default"] else Holdout.parse(self.holdout)
 
     @property
     def data_path(self) -> Path:

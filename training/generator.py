@@ -9,14 +9,11 @@ which is what classifier-free guidance and the image-to-video mode need.
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import save_components
 from models.presets import build_transformers
-from training.binding import binding_loss, binding_pairs
 from training.config import parse_args
 from training.diffusion import denoising_loss, generation_inputs, load_run, write_generation_samples
-from training.grow import add_clause_tokens, grow
+from training.grow import grow
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
-
-BINDING_TEMPERATURE = 0.1  # relative error difference per logit unit (training/binding.py)
 
 
 def main(stage: str = "generator", description: str = __doc__.splitlines()[0], grown: bool = False) -> None:
@@ -38,18 +35,10 @@ def main(stage: str = "generator", description: str = __doc__.splitlines()[0], g
     else:
         transformer, _ = build_transformers(cfg.preset, components["video_vae"], components["audio_vae"],
                                             components["text_encoder"])
-    if cfg.clause_tokens:
-        transformer = add_clause_tokens(transformer, cfg.clause_tokens)
 
     def loss(modules, batch):
         inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout)
-        total, parts = denoising_loss(modules["transformer"], scheduler, inputs, batch, cfg.foreground_weight)
-        if cfg.binding_weight:
-            pairs = binding_pairs(components, fmt, batch, cfg.binding_pairs, cfg.world_holdout)
-            binding, anchor, won = binding_loss(modules["transformer"], scheduler, pairs, batch, BINDING_TEMPERATURE)
-            total = total + cfg.binding_weight * binding + anchor * cfg.binding_pairs / cfg.batch_size
-            parts.update(binding=binding.item(), binding_anchor=anchor.item(), binding_won=won)
-        return total, parts
+        return denoising_loss(modules["transformer"], scheduler, inputs, batch, cfg.foreground_weight)
 
     def validate(modules, step, folder):
         write_generation_samples(components, fmt, folder, cfg.sample_steps, transformer=modules["transformer"])

@@ -93,8 +93,7 @@ def word_sensitivity(components: dict, clip_format: dict, clips: int, first_fram
                     noisy_v, timestep, target_v = noisy_and_target(scheduler, video, noise_v, index)
                     noisy_a, _, _ = noisy_and_target(scheduler, audio, noise_a, index)
                     out = model(noisy_v.repeat(2, 1, 1, 1, 1), timestep.repeat(2), text.tokens, text.mask, text.pooled,
-                                audio_latents=noisy_a.repeat(2, 1, 1), video_cond=cond.repeat(2, 1, 1, 1, 1),
-                                text_clauses=text.clauses)
+                                audio_latents=noisy_a.repeat(2, 1, 1), video_cond=cond.repeat(2, 1, 1, 1, 1))
                     error = (out.video - target_v).pow(2).mean(dim=(1, 2, 3, 4))  # (2,): written, swapped
                     losses[attribute][t].append(error.tolist())
             bar.update()
