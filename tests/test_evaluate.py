@@ -13,9 +13,9 @@ from models import sampling_defaults as defaults
 from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import load_components
 from studio.evaluation.evaluate import ablation_table, bars_table, ceiling_table, edit_ceiling_table
-from studio.evaluation.word_sensitivity import ATTRIBUTES, BOUND, NOISE_LEVELS, swapped, word_sensitivity
+from studio.evaluation.word_sensitivity import ATTRIBUTES, NOISE_LEVELS, swapped, word_sensitivity
 from studio.world.captions import caption
-from studio.world.scene import Scene, WorldObject
+from studio.world.scene import ATTRIBUTES as OBJECT_ATTRIBUTES, Scene, WorldObject
 from studio.world.spec import EDIT_TASKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,13 +127,13 @@ def test_word_sensitivity_can_exchange_attributes_between_two_objects(tiny_check
     """--binding: the caption keeps its words and binds one attribute the other way round."""
     scene = Scene("navy", (WorldObject("circle", "red", "small", "up", 20.0, 20.0),
                            WorldObject("square", "blue", "large", "still", 44.0, 40.0)))
-    for attribute in BOUND:
+    for attribute in OBJECT_ATTRIBUTES:
         other = scene.exchanged(attribute)
         assert caption(other) != caption(scene) and sorted(caption(other).split()) == sorted(caption(scene).split())
         assert getattr(other.objects[0], attribute) == getattr(scene.objects[1], attribute)
     components, clip_format = load_components(tiny_checkpoint)
     result = word_sensitivity(components, clip_format, clips=2, binding=True)
-    assert result and set(result) <= set(BOUND) and all(set(v) == set(NOISE_LEVELS) for v in result.values())
+    assert result and set(result) <= set(OBJECT_ATTRIBUTES) and all(set(v) == set(NOISE_LEVELS) for v in result.values())
     assert any(written != other for levels in result.values() for written, other, _ in levels.values())
 
 

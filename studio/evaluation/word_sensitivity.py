@@ -28,7 +28,7 @@ from studio.evaluation.text_probe import ATTRIBUTES, CLASSES
 from studio.world import spec
 from studio.world.captions import caption
 from studio.world.render import render_clip
-from studio.world.scene import DEFAULT_HOLDOUT, sample_scene
+from studio.world.scene import ATTRIBUTES as OBJECT_ATTRIBUTES, DEFAULT_HOLDOUT, sample_scene
 from training.objective import noisy_and_target, training_scheduler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,6 @@ NOISE_LEVELS = (500, 800, 950)  # timesteps in the scheduler's units (1000 = pur
 OPPOSITE = {m: next(o for o, (x, y) in spec.MOTION_DIRECTION.items() if (x, y) == (-dx, -dy) and o != m)
             for m, (dx, dy) in spec.MOTION_DIRECTION.items() if m != "still"}
 SEED = 20261122
-BOUND = ("colour", "shape", "size", "motion")  # what a two-object caption binds to each object
 
 
 def swapped(scene, attribute: str, rng: np.random.Generator):
@@ -67,13 +66,13 @@ def word_sensitivity(components: dict, clip_format: dict, clips: int, first_fram
                                                                    "transformer", "scheduler")}, **clip_format)
     scheduler = training_scheduler(components["scheduler"])
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    losses = {a: {t: [] for t in NOISE_LEVELS} for a in (BOUND if binding else ATTRIBUTES)}  # (written, swapped)
+    losses = {a: {t: [] for t in NOISE_LEVELS} for a in (OBJECT_ATTRIBUTES if binding else ATTRIBUTES)}  # (written, swapped)
     with tqdm(total=clips, desc="word sensitivity", unit="clip") as bar:
         while bar.n < clips:
             scene = sample_scene(rng, holdout=DEFAULT_HOLDOUT, split="train")
             if binding and len(scene.objects) == 2:
                 first, second = scene.objects
-                alternatives = {name: scene.exchanged(name) for name in BOUND
+                alternatives = {name: scene.exchanged(name) for name in OBJECT_ATTRIBUTES
                                 if getattr(first, name) != getattr(second, name)}
             elif not binding and len(scene.objects) == 1 and scene.objects[0].motion != "still":
                 alternatives = {name: swapped(scene, name, rng) for name in ATTRIBUTES}  # every word swappable
