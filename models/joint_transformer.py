@@ -206,7 +206,6 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         task_names: tuple[str, ...] = TASKS,
         num_task_tokens: int = 4,
         rope_theta: float = 1000.0,
-        clause_tokens: int = 0,  # a token per clause of the prompt, its words' mean (text_context); 0 = none
     ):
         super().__init__()
         patch_size = tuple(patch_size)
@@ -225,8 +224,6 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         self.text_proj = nn.Linear(text_dim, hidden_size)
         self.task_embed = nn.Embedding(len(task_names), hidden_size)
         self.task_tokens = nn.Linear(hidden_size, num_task_tokens * hidden_size)
-        if clause_tokens:
-            self.clause_embed = nn.Parameter(torch.zeros(clause_tokens, hidden_size))  # which clause token is which
 
         self.blocks = nn.ModuleList(JointBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.video_final = FinalLayer(hidden_size, int(torch.tensor(patch_size).prod()) * video_channels)
@@ -248,25 +245,15 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
             return torch.full((batch,), self.config.task_names.index("generate"), device=device)
         return task_ids
 
-    def text_context(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, task_ids: torch.Tensor | None = None,
-                     text_clauses: torch.Tensor | None = None) -> TextContext:
+    def text_context(self, text_tokens: torch.Tensor, text_mask: torch.Tensor,
+                     task_ids: torch.Tensor | None = None) -> TextContext:
         """What every block's cross-attention reads of the text tokens (B, L, text_dim), their
-        mask (B, L), the task tokens and, with `clause_tokens` and `text_clauses` (B, L), one
-        token per clause: the mean of its words, so that one key carries every attribute the
-        clause gives its object. `forward` computes it unless given it."""
+        mask (B, L) and the task tokens: `forward` computes it unless given it."""
         cfg, batch = self.config, text_tokens.shape[0]
         task = self.task_embed(self._task_ids(task_ids, batch, text_tokens.device))
         task_tokens = self.task_tokens(task).unflatten(-1, (cfg.num_task_tokens, -1))
-        words = self.text_proj(text_tokens.to(self.video_embed.weight.dtype))  # (B, L, D)
-        parts = [words, task_tokens]
-        masks = [text_mask.bool(), text_mask.new_ones(batch, cfg.num_task_tokens, dtype=torch.bool)]
-        if cfg.clause_tokens and text_clauses is not None:
-            clause = torch.arange(cfg.clause_tokens, device=words.device)
-            member = (text_clauses[:, None, :] == clause[:, None]).to(words.dtype)  # (B, K, L)
-            means = member @ words / member.sum(-1, keepdim=True).clamp(min=1)  # (B, K, D)
-            parts.append(means + self.clause_embed)
-            masks.append(member.sum(-1) > 0)
-        tokens, mask = torch.cat(parts, 1), torch.cat(masks, 1)
+        tokens = torch.cat([self.text_proj(text_tokens.to(self.video_embed.weight.dtype)), task_tokens], 1)
+        mask = torch.cat([text_mask.bool(), text_mask.new_ones(batch, cfg.num_task_tokens, dtype=torch.bool)], 1)
         return TextContext([block.cross_attn.keys_values(tokens) for block in self.blocks],
                            mask[:, None, None, :])
 
@@ -281,8 +268,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         video_cond: torch.Tensor | None = None,  # (B, Cc, T, H, W); None = blank
         audio_cond: torch.Tensor | None = None,  # (B, Ca, N); None = blank
         task_ids: torch.Tensor | None = None,  # (B,) indices into config.task_names; None = generate
-        text_clauses: torch.Tensor | None = None,  # (B, L) each text token's clause, -1 for none
-        context: TextContext | None = None,  # text_context(text_tokens, text_mask, task_ids, text_clauses), if made
+        context: TextContext | None = None,  # text_context(text_tokens, text_mask, task_ids), if made already
     ) -> JointTransformerOutput:
         cfg = self.config
         batch = video_latents.shape[0]
@@ -315,7 +301,7 @@ class JointDenoisingTransformer(ModelMixin, ConfigMixin):
         task = self.task_embed(self._task_ids(task_ids, batch, x.device))
         c = self.time_embed(self.time_proj(timestep).to(dtype)) + task + self.pooled_text_embed(pooled_text.to(dtype))
         if context is None:
-            context = self.text_context(text_tokens, text_mask, task_ids, text_clauses)
+            context = self.text_context(text_tokens, text_mask, task_ids)
 
         for block, keys_values in zip(self.blocks, context.keys_values):
             x = block(x, c, keys_values, rotation, context.mask)

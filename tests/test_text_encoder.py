@@ -246,27 +246,3 @@ def test_default_minilm_loads_offline_and_tells_left_from_right():
     assert torch.nn.functional.cosine_similarity(left, right, dim=0) < 0.9
     assert torch.equal(out.tokens[0], out.tokens[2])
     assert not torch.allclose(out.pooled[0], out.pooled[1])
-
-
-@pytest.mark.parametrize("family", ["clip", "t5", "bert"])
-def test_clauses_split_a_prompt_at_and_and_commas(encoders, family):
-    """Every word token is in its clause; separators, special tokens and padding are in none."""
-    encoder = encoders[family]
-    out = encoder.encode(["red circle and blue square", "red circle, blue square", "", "red circle"])
-    assert out.clauses.shape == out.mask.shape and out.clauses.dtype == torch.long
-    assert (out.clauses[~out.mask] == -1).all()
-    for row in (0, 1):
-        words = out.clauses[row][out.clauses[row] >= 0].tolist()
-        assert words == sorted(words) and set(words) == {0, 1}
-        assert words.count(0) == words.count(1)  # "red circle" and "blue square" tokenise alike here
-    assert (out.clauses[2] == -1).all()
-    assert set(out.clauses[3][out.clauses[3] >= 0].tolist()) == {0}
-
-
-def test_default_minilm_clauses_mark_each_object_phrase():
-    encoder = TextEncoder.from_pretrained(default_text_encoder_path())
-    out = encoder.encode(["a small red circle moving left and a large blue square moving up on a navy background"])
-    # [CLS] a small red circle moving left | and | a large blue square moving up on a navy background [SEP]
-    assert out.clauses[0, :19].tolist() == [-1] + [0] * 6 + [-1] + [1] * 10 + [-1]
-    assert (out.clauses[0, 19:] == -1).all()
-    assert torch.equal(out[0:1].clauses, out.clauses[0:1]) and torch.equal(out.to(dtype=torch.float64).clauses, out.clauses)

@@ -154,8 +154,7 @@ def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
     video = torch.randn(4, 8, 2, 8, 8)  # (B, C, T, h, w)
     video[:2, :, :, 1:3, 1:3] += 5.0  # objects in two of the clips only
     inputs = Inputs(video, None, torch.zeros(4, 9, 2, 8, 8), None,
-                    (torch.zeros(4, 3, 16), torch.ones(4, 3, dtype=torch.bool), torch.zeros(4, 16),
-                     torch.zeros(4, 3, dtype=torch.long)),
+                    (torch.zeros(4, 3, 16), torch.ones(4, 3, dtype=torch.bool), torch.zeros(4, 16)),
                     torch.zeros(4, dtype=torch.long), torch.arange(4))
 
     def model(noisy, *args, **kwargs):
@@ -254,10 +253,9 @@ def test_a_stage_can_train_on_the_saved_weights(after_vae, tmp_path, name, compo
 
 
 def test_the_saved_upsampler_can_grow_deeper_and_train_on(after_vae, tmp_path):
-    """`grow_depth` deepens the saved upsampler before it trains on, and `clause_tokens` gives it
-    clause tokens: with a zero learning rate the saved blocks come back unchanged, each new copy
-    has its gates shut and the clause embeddings are zero (training/grow.py). Without
-    `start_from_saved` there is nothing to grow, which is refused."""
+    """`grow_depth` deepens the saved upsampler before it trains on: with a zero learning rate the
+    saved blocks come back unchanged and each new copy has its gates shut (training/grow.py).
+    Without `start_from_saved` there is nothing to grow, which is refused."""
     raw = yaml.safe_load(CONFIG.read_text())
     config = tmp_path / "tiny_grown.yaml"
     raw["stages"]["upsampler"] = {"grow_depth": 2}
@@ -270,13 +268,11 @@ def test_the_saved_upsampler_can_grow_deeper_and_train_on(after_vae, tmp_path):
     stage("generator", run_dir)
     stage("upsampler", run_dir)
     saved = weights(run_dir / "model" / "upsampler")
-    raw["stages"]["upsampler"] = {"grow_depth": 2, "clause_tokens": 3, "start_from_saved": True, "lr": 0.0}
+    raw["stages"]["upsampler"] = {"grow_depth": 2, "start_from_saved": True, "lr": 0.0}
     config.write_text(yaml.safe_dump(raw))
     stage("upsampler", run_dir, "--resume", "none", config=config)
     grown = weights(run_dir / "model" / "upsampler")
-    saved_config = json.loads((run_dir / "model" / "upsampler" / "config.json").read_text())
-    assert saved_config["depth"] == 2 and saved_config["clause_tokens"] == 3
-    assert grown["clause_embed"].shape[0] == 3 and not grown["clause_embed"].any()
+    assert json.loads((run_dir / "model" / "upsampler" / "config.json").read_text())["depth"] == 2
     assert all(torch.equal(saved[k], grown[k]) for k in saved)
     width = grown["blocks.1.ada_ln.1.bias"].shape[0] // 6
     for gate in (2, 5):

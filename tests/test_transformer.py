@@ -108,28 +108,6 @@ def test_task_embedding_and_text_change_the_output():
     assert not torch.allclose(base, model(**other_text).video)
 
 
-def test_clause_tokens_are_their_words_mean_and_only_where_a_clause_is():
-    """A clause token is the mean of its clause's projected words (plus its embedding); a
-    prompt without clauses, or a model without clause tokens, reads the words alone."""
-    model = randomise(tiny(clause_tokens=3))
-    args = inputs()
-    clauses = torch.tensor([[-1, 0, 0, 1, 1], [-1, -1, -1, -1, -1]])
-    context = model.text_context(args["text_tokens"], args["text_mask"], text_clauses=clauses)
-    words = model.text_context(args["text_tokens"], args["text_mask"])
-    n = words.mask.shape[-1]
-    assert context.mask.shape[-1] == n + 3
-    assert context.mask[:, 0, 0, n:].tolist() == [[True, True, False], [False, False, False]]
-    projected = model.text_proj(args["text_tokens"][0])  # (L, D)
-    keys = model.blocks[0].cross_attn.keys_values(torch.stack([projected[1:3].mean(0) + model.clause_embed[0]])[None])[0]
-    assert torch.allclose(context.keys_values[0][0][0, n], keys[0, 0], atol=1e-5)
-    assert torch.equal(context.keys_values[0][0][:, :n], words.keys_values[0][0])
-    with_clauses = model(**args, text_clauses=clauses).video
-    assert not torch.allclose(with_clauses[0], model(**args).video[0])
-    assert torch.allclose(with_clauses[1], model(**args).video[1], atol=1e-5)  # no clause: masked out
-    plain = randomise(tiny())
-    assert torch.equal(plain(**args, text_clauses=clauses).video, plain(**args).video)
-
-
 def test_text_padding_is_masked():
     model = randomise(tiny())
     args = inputs()

@@ -33,7 +33,6 @@ from studio.world.spec import TASKS
 SHARD_SIZE = 1024
 ENCODE_BATCH = 16
 PARTIAL_CAPTIONS = 3
-CACHE_FORMAT = "2"  # 2: texts carry their tokens' clauses (TextEncoder.clause_ids)
 KIND_RECORDS = {"clips": ("t2v", "i2v"), "edits": ("edit",), "image_edits": ("image_edit",),
                 "animated_edits": ("image_edit",)}
 
@@ -199,11 +198,10 @@ def build_shard(dataset: Path, records: list[dict], kind: str, enc: Encoders, pa
     tensors["text_tokens"] = torch.cat([e.tokens for e in embedded]).half()
     tensors["text_mask"] = torch.cat([e.mask for e in embedded]).to(torch.uint8)
     tensors["text_pooled"] = torch.cat([e.pooled for e in embedded]).half()
-    tensors["text_clauses"] = torch.cat([e.clauses for e in embedded]).to(torch.int8)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
-              metadata={"fingerprint": enc.fingerprint, "format": CACHE_FORMAT, "records": str(len(records))})
+              metadata={"fingerprint": enc.fingerprint, "records": str(len(records))})
     tmp.replace(path)
 
 
@@ -215,8 +213,7 @@ def shard_is_current(path: Path, fingerprint: str) -> bool:
     if not path.is_file():
         return False
     with safe_open(str(path), "pt") as f:
-        metadata = f.metadata()
-    return metadata.get("fingerprint") == fingerprint and metadata.get("format") == CACHE_FORMAT
+        return f.metadata().get("fingerprint") == fingerprint
 
 
 def ensure_cache(dataset: Path, cache: Path, kind: str, enc: Encoders, seed: int) -> list[Path]:
@@ -248,8 +245,8 @@ class CachedData:
         for name in shards[0]:
             if name == "text_mask":
                 self.tensors[name] = torch.cat([s[name] for s in shards]).bool()
-            elif name in ("task_ids", "text_clauses"):
-                self.tensors[name] = torch.cat([s[name] for s in shards]).long()
+            elif name == "task_ids":
+                self.tensors[name] = torch.cat([s[name] for s in shards])
             else:
                 self.tensors[name] = torch.cat([s[name] for s in shards]).float()
         width = max(t.shape[1] for t in text_ids)
@@ -264,11 +261,11 @@ class CachedData:
 
     def pick_texts(self, indices: torch.Tensor, generator: torch.Generator, dropout: float = 0.0):
         """A random text of each sample (one of its captions or wordings); with probability
-        `dropout` the empty text instead. Returns (tokens, mask, pooled, clauses)."""
+        `dropout` the empty text instead. Returns (tokens, mask, pooled)."""
         ids = self.text_ids[indices]  # (B, K)
         counts = (ids >= 0).sum(1)
         choice = (torch.rand(len(indices), generator=generator) * counts).long()
         chosen = ids[torch.arange(len(indices)), choice]
         dropped = torch.rand(len(indices), generator=generator) < dropout
         chosen = torch.where(dropped, self.empty_text_ids.expand_as(chosen), chosen)
-        return tuple(self.tensors[f"text_{name}"][chosen] for name in ("tokens", "mask", "pooled", "clauses"))
+        return self.tensors["text_tokens"][chosen], self.tensors["text_mask"][chosen], self.tensors["text_pooled"][chosen]

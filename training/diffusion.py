@@ -56,7 +56,7 @@ class Inputs:
     audio: torch.Tensor | None  # (G, Ca, n), None for video-only data
     video_cond: torch.Tensor  # (G, Cc, T', h, w)
     audio_cond: torch.Tensor | None
-    text: tuple  # (tokens (G, L, D), mask (G, L), pooled (G, D), clauses (G, L))
+    text: tuple  # (tokens (G, L, D), mask (G, L), pooled (G, D))
     task_ids: torch.Tensor  # (G,)
     index: torch.Tensor  # (G,) which cached samples
 
@@ -156,11 +156,11 @@ def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, foreground_we
     noisy_audio = target_audio = None
     if inputs.audio is not None:
         noisy_audio, _, target_audio = noisy_and_target(scheduler, take(inputs.audio), take(noise_audio), take(steps))
-    tokens, mask, pooled, clauses = (take(t) for t in inputs.text)
+    tokens, mask, pooled = (take(t) for t in inputs.text)
     out = model(noisy_video, timesteps, tokens, mask, pooled, audio_latents=noisy_audio,
                 video_cond=take(inputs.video_cond),
                 audio_cond=take(inputs.audio_cond) if inputs.audio_cond is not None else None,
-                task_ids=take(inputs.task_ids), text_clauses=clauses)
+                task_ids=take(inputs.task_ids))
     if foreground_weight:
         weights = foreground_weights(inputs.video, foreground_weight)  # the global batch's, so processes agree
         squared = (out.video.float() - target_video).square().mean(1, keepdim=True)

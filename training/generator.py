@@ -11,7 +11,7 @@ from models.pipelines import save_components
 from models.presets import build_transformers
 from training.config import parse_args
 from training.diffusion import denoising_loss, generation_inputs, load_run, write_generation_samples
-from training.grow import add_clause_tokens, grow
+from training.grow import grow
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
 
@@ -35,8 +35,6 @@ def main(stage: str = "generator", description: str = __doc__.splitlines()[0], g
     else:
         transformer, _ = build_transformers(cfg.preset, components["video_vae"], components["audio_vae"],
                                             components["text_encoder"])
-    if cfg.clause_tokens:
-        transformer = add_clause_tokens(transformer, cfg.clause_tokens)
 
     def loss(modules, batch):
         inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout)

@@ -5,8 +5,6 @@ start at zero, so it adds nothing until training opens it (progressive stacking 
 adaLN-Zero). The copy starts from features the model already computes rather than from random
 weights, and its shut gates still get a gradient, since its branches are not zero. The
 `generator_deep` stage trains on the run's generator grown this way (`grow_depth` in its config).
-A generator or upsampler stage's `clause_tokens` gives a trained transformer clause tokens the same way
-(`add_clause_tokens`).
 """
 
 from models.joint_transformer import JointDenoisingTransformer
@@ -36,19 +34,3 @@ def grow(model: JointDenoisingTransformer, depth: int) -> JointDenoisingTransfor
         state.update({f"blocks.{new}.{k}": v for k, v in block.items()})
     grown.load_state_dict(state)
     return grown
-
-
-def add_clause_tokens(model: JointDenoisingTransformer, count: int) -> JointDenoisingTransformer:
-    """The transformer reading `count` clause tokens as well (`text_context`), every trained
-    weight kept and the clause tokens' own embeddings at zero. Unlike a grown block this
-    changes the output from the start: the cross-attention has more keys to spread over."""
-    if model.config.clause_tokens == count:
-        return model
-    if model.config.clause_tokens:
-        raise ValueError(f"the transformer reads {model.config.clause_tokens} clause tokens, not {count}")
-    config = {k: v for k, v in model.config.items() if k != "_use_default_values"}  # else clause_tokens stays 0
-    extended = JointDenoisingTransformer.from_config({**config, "clause_tokens": count})
-    missing, unexpected = extended.load_state_dict(model.state_dict(), strict=False)
-    if missing != ["clause_embed"] or unexpected:
-        raise ValueError(f"unexpected weights adding clause tokens: missing {missing}, unexpected {unexpected}")
-    return extended

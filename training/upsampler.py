@@ -17,7 +17,7 @@ from training.config import parse_args
 from training.data import read_records
 from training.diffusion import (choose_kind, denoising_loss, edit_inputs, first_frame_condition, generation_inputs,
                                 load_run, upsampler_inputs, write_generation_samples)
-from training.grow import add_clause_tokens, grow
+from training.grow import grow
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
 
@@ -40,8 +40,6 @@ def main() -> None:
     else:
         _, upsampler = build_transformers(cfg.preset, components["video_vae"], components["audio_vae"],
                                           components["text_encoder"])
-    if cfg.clause_tokens:
-        upsampler = add_clause_tokens(upsampler, cfg.clause_tokens)
     mix = {k: v for k, v in (cfg.mix or {"clips": 1, "edits": 1}).items() if k in data}
 
     def loss(modules, batch):

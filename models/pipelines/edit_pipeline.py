@@ -9,6 +9,7 @@ from models import sampling_defaults as defaults
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
 from models.task_detection import detect_task
+from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
 
@@ -90,7 +91,7 @@ class EditPipeline(StudioPipeline):
             return blank + video_guidance * (source_only - blank) + text_guidance * (full - source_only)
 
         def velocity_for(transformer):
-            context = transformer.text_context(text.tokens, text.mask, task_ids, text.clauses)
+            context = transformer.text_context(text.tokens, text.mask, task_ids)
 
             def velocity(video, audio_latents, t):
                 out = self.predict(transformer, video.repeat(3, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
@@ -106,7 +107,7 @@ class EditPipeline(StudioPipeline):
         if self.upsampler is not None:
             reference = encode_video(self.video_vae, frames_to_tensor(frames[None], self.config.size))
             reference = torch.cat([reference, torch.ones_like(reference[:, :1])], 1).repeat(n, 1, 1, 1, 1)
-            upsampler_text = text[n:]
+            upsampler_text = TextEmbeddings(text.tokens[n:], text.mask[n:], text.pooled[n:])
             video = self.upsample(video, reference, upsampler_text, seeds, text_guidance, upsampler_steps, progress,
                                   num_inference_steps, total_steps, task_ids=task_ids[n:])
 

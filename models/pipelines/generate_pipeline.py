@@ -63,7 +63,7 @@ class GeneratePipeline(StudioPipeline):
 
         # 4. Denoise video and audio together (classifier-free guidance in one batch).
         def velocity_for(transformer):
-            context = transformer.text_context(text.tokens, text.mask, text_clauses=text.clauses)
+            context = transformer.text_context(text.tokens, text.mask)
 
             def velocity(video, audio, t):
                 out = self.predict(transformer, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,

@@ -206,7 +206,7 @@ class StudioPipeline(DiffusionPipeline):
         n = len(seeds)
 
         def velocity_for(upsampler):
-            context = upsampler.text_context(text.tokens, text.mask, task_ids, text.clauses)
+            context = upsampler.text_context(text.tokens, text.mask, task_ids)
 
             def velocity(video, _audio, t):
                 both = self.predict(upsampler, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,

@@ -11,7 +11,7 @@ which they differ is exchanged between them: the caption keeps its words and bin
 other way round, so a model that reads a caption as a bag of attributes shows no difference
 (README, Two objects).
 
-Run: python -m studio.evaluation.word_sensitivity [--model assets/shapes] [--clips 40] [--first-frame] [--binding]
+Run: python -m studio.evaluation.word_sensitivity [--model assets/shapes] [--clips 40] [--first-frame | --binding]
 """
 
 import argparse
@@ -92,8 +92,7 @@ def word_sensitivity(components: dict, clip_format: dict, clips: int, first_fram
                     noisy_v, timestep, target_v = noisy_and_target(scheduler, video, noise_v, index)
                     noisy_a, _, _ = noisy_and_target(scheduler, audio, noise_a, index)
                     out = model(noisy_v.repeat(2, 1, 1, 1, 1), timestep.repeat(2), text.tokens, text.mask, text.pooled,
-                                audio_latents=noisy_a.repeat(2, 1, 1), video_cond=cond.repeat(2, 1, 1, 1, 1),
-                                text_clauses=text.clauses)
+                                audio_latents=noisy_a.repeat(2, 1, 1), video_cond=cond.repeat(2, 1, 1, 1, 1))
                     error = (out.video - target_v).pow(2).mean(dim=(1, 2, 3, 4))  # (2,): written, swapped
                     losses[attribute][t].append(error.tolist())
             bar.update()
@@ -118,9 +117,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=str(REPO_ROOT / "assets/shapes"), help="checkpoint folder")
     parser.add_argument("--clips", type=int, default=40,
                         help="true one-object moving clips, or two-object ones with --binding (default 40)")
-    parser.add_argument("--first-frame", action="store_true", help="give the denoiser each clip's first frame")
-    parser.add_argument("--binding", action="store_true",
-                        help="two-object clips, attributes exchanged between the objects")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--first-frame", action="store_true", help="give the denoiser each clip's first frame")
+    mode.add_argument("--binding", action="store_true",
+                      help="two-object clips, attributes exchanged between the objects")
     args = parser.parse_args(argv)
     if args.clips < 1:
         parser.error("--clips must be at least 1")
