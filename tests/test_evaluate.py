@@ -135,6 +135,13 @@ def test_word_sensitivity_can_exchange_attributes_between_two_objects(tiny_check
     result = word_sensitivity(components, clip_format, clips=2, binding=True)
     assert result and set(result) <= set(OBJECT_ATTRIBUTES) and all(set(v) == set(NOISE_LEVELS) for v in result.values())
     assert any(written != other for levels in result.values() for written, other, _ in levels.values())
+    given = word_sensitivity(components, clip_format, clips=2, binding=True, first_frame=True)  # same clips and noise
+    assert set(given) == set(result)
+    assert all(given[a][t][0] != result[a][t][0] for a in result for t in NOISE_LEVELS)
+    both = subprocess.run([sys.executable, "-m", "studio.evaluation.word_sensitivity", "--model", str(tiny_checkpoint),
+                           "--clips", "1", "--binding", "--first-frame"], capture_output=True, text=True, cwd=REPO,
+                          timeout=300)
+    assert both.returncode == 0 and "| attribute swapped |" in both.stdout, both.stderr[-2000:]
 
 
 def test_word_sensitivity_refuses_a_folder_that_is_no_checkpoint(tmp_path):

@@ -11,7 +11,7 @@ which they differ is exchanged between them: the caption keeps its words and bin
 other way round, so a model that reads a caption as a bag of attributes shows no difference
 (README, Two objects).
 
-Run: python -m studio.evaluation.word_sensitivity [--model assets/shapes] [--clips 40] [--first-frame | --binding]
+Run: python -m studio.evaluation.word_sensitivity [--model assets/shapes] [--clips 40] [--first-frame] [--binding]
 """
 
 import argparse
@@ -117,10 +117,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=str(REPO_ROOT / "assets/shapes"), help="checkpoint folder")
     parser.add_argument("--clips", type=int, default=40,
                         help="true one-object moving clips, or two-object ones with --binding (default 40)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--first-frame", action="store_true", help="give the denoiser each clip's first frame")
-    mode.add_argument("--binding", action="store_true",
-                      help="two-object clips, attributes exchanged between the objects")
+    parser.add_argument("--first-frame", action="store_true", help="give the denoiser each clip's first frame")
+    parser.add_argument("--binding", action="store_true",
+                        help="two-object clips, attributes exchanged between the objects")
     args = parser.parse_args(argv)
     if args.clips < 1:
         parser.error("--clips must be at least 1")
