@@ -79,7 +79,8 @@ def _run_jobs(args: argparse.Namespace, single: dict, required: tuple[str, ...],
 def _generate(args: argparse.Namespace) -> None:
     def run(engine, job):
         return engine.generate(job["prompt"], image_path=job.get("image"), seed=job.get("seed", args.seed),
-                               steps=args.steps, guidance=args.guidance, negative_prompt=args.negative_prompt)
+                               steps=args.steps, guidance=args.guidance, audio_guidance=args.audio_guidance,
+                               negative_prompt=args.negative_prompt)
     _run_jobs(args, {"prompt": args.prompt, "image": args.image, "seed": args.seed}, ("prompt",), run)
 
 
@@ -135,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--negative-prompt", default="", help="what to steer away from")
     generate.add_argument("--guidance", type=float, default=defaults.GUIDANCE,
                           help=f"classifier-free guidance (default {defaults.GUIDANCE:g})")
+    generate.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE,
+                          help=f"classifier-free guidance of the sound (default {defaults.AUDIO_GUIDANCE:g})")
     generate.add_argument("--prompts-file", help="plain text, one prompt a line (with --out-dir)")
     _add_model_options(generate, defaults.STEPS)
     generate.set_defaults(run=_generate)

@@ -99,6 +99,7 @@ def test_text_to_video_returns_candidates_side_by_side(client):
     assert_playable_clip(second)
     assert third is None and seed == 7
     assert "seed(s) 7, 8" in info and Path(first).name == "flipbook-text-seed7.mp4"
+    assert f"(sound {defaults.AUDIO_GUIDANCE:g})" in info
 
 
 def test_text_to_video_with_the_same_seed_is_reproducible(client):

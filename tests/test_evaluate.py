@@ -48,6 +48,7 @@ def test_evaluate_scores_every_bar_and_the_stage_ablation(tiny_checkpoint, tmp_p
     assert by_objects and set(by_objects) <= {"1", "2"} and all(0.0 <= v <= 1.0 for v in by_objects.values())
     assert metrics["settings"]["steps"] == 2 and metrics["settings"]["edit_steps"] == 2
     assert metrics["settings"]["edit_guidance"] == defaults.EDIT_GUIDANCE
+    assert metrics["settings"]["audio_guidance"] == defaults.AUDIO_GUIDANCE
     assert "| text → video: all four right | ≥ 75 % |" in done.stdout
     assert "| edit_stage2 |" in done.stdout
     assert "| all four right |" in done.stdout and "through the base size and the upsampler" in done.stdout

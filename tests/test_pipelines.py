@@ -46,6 +46,15 @@ def test_guidance_and_negative_prompt_matter(tiny_pipelines):
     assert not np.array_equal(plain.frames, negative.frames)
 
 
+def test_the_sound_has_its_own_guidance(tiny_pipelines):
+    """`audio_guidance_scale` scales the audio branch's guidance, with its own default."""
+    generate, _ = tiny_pipelines
+    unguided = generate("a blue square", seed=1, guidance_scale=1.0, audio_guidance_scale=1.0, **FAST)
+    default = generate("a blue square", seed=1, guidance_scale=1.0, **FAST)
+    strong = generate("a blue square", seed=1, guidance_scale=1.0, audio_guidance_scale=6.0, **FAST)
+    assert len({unguided.audio.tobytes(), default.audio.tobytes(), strong.audio.tobytes()}) == 3
+
+
 def test_image_to_video_uses_the_image(tiny_pipelines):
     generate, _ = tiny_pipelines
     black = generate("a red circle", image=np.zeros((40, 40, 3), np.uint8), seed=1, **FAST)
@@ -108,6 +117,7 @@ def test_local_edits_keep_unedited_pixels_and_whole_frame_edits_do_not(tiny_pipe
     (dict(num_inference_steps=10**6), "steps must be between"),
     (dict(guidance_scale=float("nan")), "finite"),
     (dict(guidance_scale=float("inf")), "finite"),
+    (dict(audio_guidance_scale=-1.0), "audio guidance must be a finite number"),
     (dict(seed=-1), "seed must be"),
     (dict(seed=2**64), "seed must be"),
     (dict(num_candidates=0), "candidates"),

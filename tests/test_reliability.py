@@ -84,6 +84,7 @@ def files(tmp_path_factory):
     (("--prompt", "a red circle", "--steps", 10**6), "steps must be between 1 and 200"),
     (("--prompt", "a red circle", "--guidance", "nan"), "guidance must be a finite number"),
     (("--prompt", "a red circle", "--guidance", "inf"), "guidance must be a finite number"),
+    (("--prompt", "a red circle", "--audio-guidance", "-1"), "audio guidance must be a finite number"),
     (("--prompt", "\x00\x07 \u200b\t"), "the prompt is empty"),
 ])
 def test_generate_refuses_bad_values(capsys, tmp_path, tiny_checkpoint, args, message):

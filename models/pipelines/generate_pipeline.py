@@ -12,7 +12,8 @@ class GeneratePipeline(StudioPipeline):
     """Base stage (video and audio latents together) then the upsampler, with classifier-free
     guidance against a negative prompt."""
 
-    def check_inputs(self, prompt, image, num_inference_steps, upsampler_steps, guidance_scale, num_candidates, seed):
+    def check_inputs(self, prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
+                     num_candidates, seed):
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("the prompt is empty: describe the clip, e.g. 'a red circle moving left'")
         if image is not None and (image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8
@@ -21,7 +22,8 @@ class GeneratePipeline(StudioPipeline):
                              "studio.media.read_image crops it")
         if not 1 <= int(upsampler_steps) <= 200:
             raise ValueError(f"upsampler steps must be between 1 and 200, not {upsampler_steps}")
-        self.check_common(num_inference_steps, num_candidates, seed, {"guidance": guidance_scale})
+        self.check_common(num_inference_steps, num_candidates, seed,
+                          {"guidance": guidance_scale, "audio guidance": audio_guidance_scale})
 
     def image_condition(self, image: np.ndarray | None, num_candidates: int, size: int) -> torch.Tensor:
         """The conditioning latent at frame size `size`: blank for text-to-video; for
@@ -45,10 +47,11 @@ class GeneratePipeline(StudioPipeline):
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
                  num_inference_steps: int = defaults.STEPS,
                  upsampler_steps: int = defaults.UPSAMPLER_STEPS, guidance_scale: float = defaults.GUIDANCE,
-                 num_candidates: int = 1, seed: int | None = None,
-                 progress: ProgressCallback | None = None) -> ClipOutput:
+                 audio_guidance_scale: float = defaults.AUDIO_GUIDANCE, num_candidates: int = 1,
+                 seed: int | None = None, progress: ProgressCallback | None = None) -> ClipOutput:
         # 1. Check inputs and choose seeds.
-        self.check_inputs(prompt, image, num_inference_steps, upsampler_steps, guidance_scale, num_candidates, seed)
+        self.check_inputs(prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
+                          num_candidates, seed)
         seeds = self.seeds_for(seed, num_candidates)
         n = num_candidates
         total_steps = num_inference_steps + (upsampler_steps if self.upsampler is not None else 0)
@@ -69,7 +72,8 @@ class GeneratePipeline(StudioPipeline):
                 out = self.predict(transformer, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
                                    audio_latents=audio.repeat(2, 1, 1), video_cond=cond, context=context)
                 (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
-                return v_uncond + guidance_scale * (v_cond - v_uncond), a_uncond + guidance_scale * (a_cond - a_uncond)
+                return (v_uncond + guidance_scale * (v_cond - v_uncond),
+                        a_uncond + audio_guidance_scale * (a_cond - a_uncond))
             return velocity
 
         video, audio = self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,

@@ -53,7 +53,7 @@ def seed_labels(num_slots: int, label: str = "Candidate"):
 def summary(outcome: Outcome) -> str:
     """One line on what was made and how, then what was done to the inputs."""
     record = outcome.result.record
-    guidance = (f"guidance {record['guidance']:g}" if "guidance" in record
+    guidance = (f"guidance {record['guidance']:g} (sound {record['audio_guidance']:g})" if "guidance" in record
                 else f"text guidance {record['text_guidance']:g}, video guidance {record['video_guidance']:g}")
     seeds = ", ".join(str(s) for s in outcome.seeds)
     lines = [f"**{len(outcome.videos)} clip(s)** in {outcome.seconds:.1f} s · task `{outcome.result.task}` · "
