@@ -142,54 +142,9 @@ def test_foreground_weights_mark_an_object_on_a_uniform_background():
     assert (weights[1] == 1).all()
 
 
-def test_the_loss_can_weight_the_objects_the_prediction_draws():
-    """A clip with no object and a prediction that draws one: weighting the clip's objects
-    leaves that error at weight 1, weighting the prediction's counts it 1 + weight."""
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    from models.joint_transformer import JointTransformerOutput
-    from training.diffusion import FOREGROUND_DISTANCE, Inputs, denoising_loss
-    from training.loop import Batch
-
-    video = torch.full((2, 8, 2, 8, 8), -0.7)  # (B, C, T, h, w): background only
-    inputs = Inputs(video, None, torch.zeros(2, 9, 2, 8, 8), None,
-                    (torch.zeros(2, 3, 16), torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 16)),
-                    torch.zeros(2, dtype=torch.long), torch.arange(2))
-
-    def model(noisy, timesteps, *args, **kwargs):  # the exact velocity, but for an object at cells 1:3
-        sigma = timesteps.view(-1, 1, 1, 1, 1) / 1000
-        velocity = (noisy - video) / sigma
-        velocity[:, :, :, 1:3, 1:3] -= 3 * FOREGROUND_DISTANCE / sigma
-        return JointTransformerOutput(video=velocity)
-
-    def loss(foreground_of):
-        batch = Batch(0, 0, torch.Generator().manual_seed(3), 2, 0, 2)
-        return denoising_loss(model, FlowMatchEulerDiscreteScheduler(), inputs, batch, foreground_weight=4.0,
-                              foreground_of=foreground_of)[0]
-
-    assert torch.allclose(loss("prediction"), 5 * loss("clip"))
-    assert torch.allclose(loss("clip+prediction"), loss("prediction"))
-    with pytest.raises(ValueError, match="foreground_of"):
-        loss("objects")
-
-
-def test_predicted_clean_inverts_the_flow_matching_path():
-    """The clean latents a prediction implies are the clip itself when the prediction is the
-    exact target, at every noise level."""
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    from training.objective import noisy_and_target, predicted_clean
-
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=6.0)
-    clean, noise = torch.randn(3, 8, 2, 4, 4), torch.randn(3, 8, 2, 4, 4)
-    indices = torch.tensor([0, 500, 999])
-    noisy, _, target = noisy_and_target(scheduler, clean, noise, indices)
-    assert torch.allclose(predicted_clean(scheduler, noisy, target, indices), clean, atol=1e-5)
-
-
 def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
     """Two processes' halves of a global batch average to the one-process loss, so the
-    weighting (of the clip's objects or the prediction's) keeps runs independent of the process count."""
+    weighting keeps runs independent of the process count."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from models.joint_transformer import JointTransformerOutput
@@ -205,13 +160,11 @@ def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
     def model(noisy, *args, **kwargs):
         return JointTransformerOutput(video=0.5 * noisy)
 
-    def loss(start, size, foreground_of):
+    def loss(start, size):
         batch = Batch(0, 0, torch.Generator().manual_seed(3), 4, start, size)
-        return denoising_loss(model, FlowMatchEulerDiscreteScheduler(), inputs, batch, foreground_weight=4.0,
-                              foreground_of=foreground_of)[0]
+        return denoising_loss(model, FlowMatchEulerDiscreteScheduler(), inputs, batch, foreground_weight=4.0)[0]
 
-    for foreground_of in ("clip", "prediction"):
-        assert torch.allclose((loss(0, 2, foreground_of) + loss(2, 2, foreground_of)) / 2, loss(0, 4, foreground_of))
+    assert torch.allclose((loss(0, 2) + loss(2, 2)) / 2, loss(0, 4))
 
 
 def test_resume_continues_the_same_run(after_vae, tmp_path):

@@ -17,12 +17,11 @@ from studio import media
 from studio.world.spec import TASKS
 from training.data import CachedData, Encoders, ensure_cache, ensure_dataset
 from training.loop import Batch
-from training.objective import noisy_and_target, predicted_clean, sample_timesteps
+from training.objective import noisy_and_target, sample_timesteps
 
 SOURCE_DROPOUT = 0.1  # edits: drop the source clip, so dual guidance has its "no source" branch
 UPSAMPLER_COND_NOISE = 0.2  # largest noise added to the base latent (generated ones are imperfect)
 FOREGROUND_DISTANCE = 2.0  # latent distance from the frame's median cell beyond which a cell is an object's
-FOREGROUND_OF = ("clip", "prediction", "clip+prediction", "clip-fading")  # whose objects' cells the loss weights up
 VALIDATION_PROMPTS = ("a large red circle moving right on a navy background",
                       "a small green triangle moving up on a beige background")
 
@@ -132,31 +131,21 @@ def upsampler_inputs(inputs: Inputs, full_video: torch.Tensor, reference: torch.
 
 # ---------------------------------------------------------------- loss
 
-def object_cells(video: torch.Tensor) -> torch.Tensor:
-    """Which cells (B, 1, T, h, w) of clean latents (B, C, T, h, w) are objects'. Shapes World
-    objects cover a few cells of a uniform background, so a frame's median cell is its
-    background and the cells far from it (about 14 % of them) are objects."""
-    background = video.flatten(3).median(-1).values[..., None, None]  # (B, C, T, 1, 1)
-    return (video - background).norm(dim=1, keepdim=True) > FOREGROUND_DISTANCE
-
-
 def foreground_weights(video: torch.Tensor, weight: float) -> torch.Tensor:
-    """Per-cell loss weights (B, 1, T, h, w): 1 + `weight` on the objects' cells, which spends
-    the loss on what the caption binds (colour, shape, motion) rather than on background the
-    model already gets right."""
-    return 1 + weight * object_cells(video).float()
+    """Per-cell loss weights (B, 1, T, h, w) for clean latents (B, C, T, h, w): 1 + `weight` on
+    the cells of objects. Shapes World objects cover a few cells of a uniform background, so a
+    frame's median cell is its background and the cells far from it (about 14 % of them) are
+    objects; weighting them up spends the loss on what the caption binds (colour, shape,
+    motion) rather than on background the model already gets right."""
+    background = video.flatten(3).median(-1).values[..., None, None]  # (B, C, T, 1, 1)
+    far = (video - background).norm(dim=1, keepdim=True) > FOREGROUND_DISTANCE
+    return 1 + weight * far.float()
 
 
-def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, foreground_weight: float = 0.0,
-                   foreground_of: str = "clip"):
+def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, foreground_weight: float = 0.0):
     """Noise the clean latents along the scheduler's path, predict its target, mean squared
-    error per modality, video cells weighted by `foreground_weights` when `foreground_weight`
-    is set: of the clip's objects ("clip"), of those the prediction draws ("prediction", its
-    implied clean latents), or both ("clip+prediction"). Returns (loss, parts).
-
-    Weights that depend on the clip bias the regression: where an object's place is still
-    uncertain, the weighted optimum draws more object than the mean does. Weights taken from
-    the prediction depend only on the model's input, so they leave the optimum where it was."""
+    error per modality (video cells weighted by `foreground_weights` when `foreground_weight`
+    is set). Returns (loss, parts)."""
     g = batch.generator
     steps = sample_timesteps(scheduler, batch.global_size, g)
     noise_video = torch.randn(inputs.video.shape, generator=g)
@@ -172,22 +161,10 @@ def denoising_loss(model, scheduler, inputs: Inputs, batch: Batch, foreground_we
                 video_cond=take(inputs.video_cond),
                 audio_cond=take(inputs.audio_cond) if inputs.audio_cond is not None else None,
                 task_ids=take(inputs.task_ids))
-    if foreground_of not in FOREGROUND_OF:
-        raise ValueError(f"foreground_of must be one of {FOREGROUND_OF}, not {foreground_of!r}")
     if foreground_weight:
-        cells = torch.zeros_like(target_video[:, :1], dtype=torch.bool)
-        if foreground_of in ("clip", "clip+prediction"):
-            cells |= object_cells(take(inputs.video))
-        if foreground_of in ("prediction", "clip+prediction"):
-            cells |= object_cells(predicted_clean(scheduler, noisy_video, out.video.detach().float(), take(steps)))
-        scale = foreground_weight * cells.float()
-        if foreground_of == "clip-fading":
-            cells |= object_cells(take(inputs.video))
-            scale = foreground_weight * cells.float() * (1 - scheduler.sigmas[take(steps)].view(-1, 1, 1, 1, 1))
+        weights = foreground_weights(inputs.video, foreground_weight)  # the global batch's, so processes agree
         squared = (out.video.float() - target_video).square().mean(1, keepdim=True)
-        # normalised by the global batch's clip weights, the same in every process
-        video_loss = ((1 + scale) * squared).mean() / foreground_weights(
-            inputs.video, foreground_weight).mean()
+        video_loss = (take(weights) * squared).mean() / weights.mean()
     else:
         video_loss = F.mse_loss(out.video.float(), target_video)
     parts = {"video": video_loss.item()}

@@ -38,8 +38,7 @@ def main(stage: str = "generator", description: str = __doc__.splitlines()[0], g
 
     def loss(modules, batch):
         inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout)
-        return denoising_loss(modules["transformer"], scheduler, inputs, batch, cfg.foreground_weight,
-                              cfg.foreground_of)
+        return denoising_loss(modules["transformer"], scheduler, inputs, batch, cfg.foreground_weight)
 
     def validate(modules, step, folder):
         write_generation_samples(components, fmt, folder, cfg.sample_steps, transformer=modules["transformer"])

@@ -35,14 +35,6 @@ def noisy_and_target(scheduler, clean: torch.Tensor, noise: torch.Tensor, indice
     return noisy, indices, noise
 
 
-def predicted_clean(scheduler, noisy: torch.Tensor, prediction: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """The clean latents a flow-matching prediction implies: x_0 = x_t - sigma * velocity."""
-    if not isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
-        raise ValueError("the clean latents of a prediction are taken for flow-matching schedulers only")
-    sigmas = scheduler.sigmas[indices].view((-1,) + (1,) * (noisy.ndim - 1)).to(noisy.dtype)
-    return noisy - sigmas * prediction
-
-
 def training_scheduler(scheduler):
     """A fresh copy: its timestep and sigma tables span all training timesteps, untouched by
     any `set_timesteps` a pipeline made."""
