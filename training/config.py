@@ -50,7 +50,6 @@ class StageConfig:
     resume: str = "latest"  # "latest" or "none"
     grow_depth: int = 0  # generator_deep, upsampler: blocks the saved model grows to (training/grow.py)
     foreground_weight: float = 0.0  # generator: extra loss weight on latent cells of objects (training/diffusion.py)
-    scene_weight: float = 1.0  # generator: how much more often clips of several objects are drawn (training/diffusion.py)
     start_from_saved: bool = False  # upsampler, edit stages: train on the run's saved upsampler / edit
     # transformer (fresh optimiser and schedule) instead of fresh weights / the stage they start from
 

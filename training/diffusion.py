@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from models.pipelines import GeneratePipeline, load_components
 from studio import media
 from studio.world.spec import TASKS
-from training.data import KIND_RECORDS, CachedData, Encoders, ensure_cache, ensure_dataset, read_records
+from training.data import CachedData, Encoders, ensure_cache, ensure_dataset
 from training.loop import Batch
 from training.objective import noisy_and_target, sample_timesteps
 
@@ -77,20 +77,9 @@ def first_frame_condition(image: torch.Tensor, has_image: torch.Tensor, latent_f
     return cond
 
 
-def scene_population(dataset: Path, weight: float) -> torch.Tensor | None:
-    """Clip indices to draw from, each clip of several objects listed `weight` times (rounded):
-    one-object scenes the generator already gets right, binding two objects it does not, so
-    the steps go where it fails. None (uniform) at weight 1 or without world scenes."""
-    counts = [len(r["scene"]["objects"]) if "scene" in r else 1 for r in read_records(dataset, KIND_RECORDS["clips"])]
-    if round(weight) <= 1 or max(counts) < 2:
-        return None
-    return torch.tensor([i for i, n in enumerate(counts) for _ in range(round(weight) if n > 1 else 1)])
-
-
-def generation_inputs(data: CachedData, batch: Batch, text_dropout: float, image_dropout: float,
-                      population: torch.Tensor | None = None) -> Inputs:
+def generation_inputs(data: CachedData, batch: Batch, text_dropout: float, image_dropout: float) -> Inputs:
     """Text-to-video or, where the image is kept, image-to-video."""
-    g, index = batch.generator, draw(batch, len(data) if population is None else population)
+    g, index = batch.generator, draw(batch, len(data))
     text = data.pick_texts(index, g, text_dropout)
     has_image = (torch.rand(len(index), generator=g) >= image_dropout).float()
     video = data["video_base"][index]

@@ -10,7 +10,7 @@ from models.joint_transformer import JointDenoisingTransformer
 from models.pipelines import save_components
 from models.presets import build_transformers
 from training.config import parse_args
-from training.diffusion import denoising_loss, generation_inputs, load_run, scene_population, write_generation_samples
+from training.diffusion import denoising_loss, generation_inputs, load_run, write_generation_samples
 from training.grow import grow
 from training.loop import Stage, make_accelerator, train
 from training.objective import training_scheduler
@@ -25,7 +25,6 @@ def main(stage: str = "generator", description: str = __doc__.splitlines()[0], g
     with accelerator.main_process_first():
         components, fmt, data = load_run(cfg, ("clips",))
     clips = data["clips"]
-    population = scene_population(cfg.data_path, cfg.scene_weight)
     scheduler = training_scheduler(components["scheduler"])
     if grown:
         if not (cfg.checkpoint_path / "transformer").is_dir():
@@ -38,7 +37,7 @@ def main(stage: str = "generator", description: str = __doc__.splitlines()[0], g
                                             components["text_encoder"])
 
     def loss(modules, batch):
-        inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout, population)
+        inputs = generation_inputs(clips, batch, cfg.text_dropout, cfg.image_dropout)
         return denoising_loss(modules["transformer"], scheduler, inputs, batch, cfg.foreground_weight)
 
     def validate(modules, step, folder):
