@@ -10,7 +10,6 @@ STEPS = 16  # flow-matching steps of the base stage
 EDIT_STEPS = 12  # an edit samples three guidance branches a step: fewer steps keep it within a second
 UPSAMPLER_STEPS = 6  # and of the upsampler: judged as well as 8 (README, "The cascade loses shape")
 GUIDANCE = 4.0  # classifier-free guidance of generation
-RENOISE = 0.5  # share of fresh noise in each base generation step (README, Stochastic steps)
 AUDIO_GUIDANCE = 2.0  # of its sound, which follows heights no prompt names (README, Audio guidance)
 EDIT_GUIDANCE = 2.5  # an edit's text guidance (base and upsampler): best of 1.5 / 2.5 / 4 (README, Edits)
 VIDEO_GUIDANCE = 1.5  # an edit's pull towards the source clip (InstructPix2Pix's image guidance)

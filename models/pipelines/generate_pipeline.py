@@ -13,7 +13,7 @@ class GeneratePipeline(StudioPipeline):
     guidance against a negative prompt."""
 
     def check_inputs(self, prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
-                     renoise, num_candidates, seed):
+                     num_candidates, seed):
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("the prompt is empty: describe the clip, e.g. 'a red circle moving left'")
         if image is not None and (image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8
@@ -22,8 +22,6 @@ class GeneratePipeline(StudioPipeline):
                              "studio.media.read_image crops it")
         if not 1 <= int(upsampler_steps) <= 200:
             raise ValueError(f"upsampler steps must be between 1 and 200, not {upsampler_steps}")
-        if not 0 <= renoise <= 1:
-            raise ValueError(f"renoise must be between 0 and 1, not {renoise}")
         self.check_common(num_inference_steps, num_candidates, seed,
                           {"guidance": guidance_scale, "audio guidance": audio_guidance_scale})
 
@@ -49,12 +47,11 @@ class GeneratePipeline(StudioPipeline):
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
                  num_inference_steps: int = defaults.STEPS,
                  upsampler_steps: int = defaults.UPSAMPLER_STEPS, guidance_scale: float = defaults.GUIDANCE,
-                 audio_guidance_scale: float = defaults.AUDIO_GUIDANCE, renoise: float = defaults.RENOISE,
-                 num_candidates: int = 1, seed: int | None = None,
-                 progress: ProgressCallback | None = None) -> ClipOutput:
+                 audio_guidance_scale: float = defaults.AUDIO_GUIDANCE, num_candidates: int = 1,
+                 seed: int | None = None, progress: ProgressCallback | None = None) -> ClipOutput:
         # 1. Check inputs and choose seeds.
         self.check_inputs(prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
-                          renoise, num_candidates, seed)
+                          num_candidates, seed)
         seeds = self.seeds_for(seed, num_candidates)
         n = num_candidates
         total_steps = num_inference_steps + (upsampler_steps if self.upsampler is not None else 0)
@@ -80,7 +77,7 @@ class GeneratePipeline(StudioPipeline):
             return velocity
 
         video, audio = self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
-                                    total_steps, self.pinned_frames(cond[:n], image), renoise, seeds)
+                                    total_steps, self.pinned_frames(cond[:n], image))
 
         # 5. Upsample the video latents (the cascade's second stage).
         if self.upsampler is not None:

@@ -157,8 +157,7 @@ class StudioPipeline(DiffusionPipeline):
     def denoise(self, model: JointDenoisingTransformer, velocity_for: Callable, video: torch.Tensor,
                 audio: torch.Tensor | None, num_inference_steps: int, progress: ProgressCallback | None = None,
                 progress_offset: int = 0, progress_total: int | None = None,
-                known: tuple[torch.Tensor, torch.Tensor] | None = None, renoise: float = 0.0,
-                seeds: list[int] | None = None):
+                known: tuple[torch.Tensor, torch.Tensor] | None = None):
         """The sampling loop: the scheduler integrates `velocity(video, audio, t)` (guidance
         already applied) from noise to clean latents, where `velocity_for(denoiser)` makes
         `velocity` once per loop for the model the loop runs (`fast_copy(model)`), so what
@@ -169,20 +168,13 @@ class StudioPipeline(DiffusionPipeline):
         request already gives (image-to-video's first frame): before every step they are reset
         to the scheduler's noising of their clean latents, with the starting noise, and at the
         end to the clean latents, so the other frames are denoised around them (RePaint-style
-        replacement).
-
-        `renoise` (0 to 1) makes the steps stochastic, DDIM's eta for flow matching: each step
-        lands on the same noise level, but that share of its noise is fresh (drawn from
-        `seeds`, per candidate) instead of the noise the prediction implies. 0 is the plain
-        Euler step (the ODE); 1 re-noises fully from the predicted clean latent."""
+        replacement)."""
         velocity = velocity_for(self.fast_copy(model))
         scheduler = copy.deepcopy(self.scheduler)  # per call: the scheduler keeps step state
         scheduler.set_timesteps(num_inference_steps)
         split = video[0].numel()
         start_noise = video
         packed = pack(video, audio)
-        if renoise:
-            generators = [torch.Generator().manual_seed(s * 4 + 3) for s in seeds]  # salt 3: a stream of its own
         with self.progress_bar(total=len(scheduler.timesteps)) as bar:
             for i, t in enumerate(scheduler.timesteps):
                 video, audio = unpack(packed, video.shape, audio.shape if audio is not None else None, split)
@@ -190,14 +182,7 @@ class StudioPipeline(DiffusionPipeline):
                     video = torch.lerp(video, noised(scheduler, known[0], start_noise, t), known[1])
                     packed = pack(video, audio)
                 v_video, v_audio = velocity(video, audio, t)
-                v = pack(v_video, v_audio)
-                stepped = scheduler.step(v, t, packed).prev_sample
-                if renoise:
-                    sigma, sigma_next = float(scheduler.sigmas[i]), float(scheduler.sigmas[i + 1])
-                    implied = packed + (1 - sigma) * v  # the noise in x_t = (1 - sigma) x0 + sigma noise
-                    fresh = torch.stack([torch.randn(packed.shape[1:], generator=g) for g in generators])
-                    stepped = stepped + sigma_next * (((1 - renoise**2) ** 0.5 - 1) * implied + renoise * fresh)
-                packed = stepped
+                packed = scheduler.step(pack(v_video, v_audio), t, packed).prev_sample
                 bar.update()
                 if progress is not None:
                     progress(progress_offset + i + 1, progress_total or num_inference_steps)
