@@ -31,6 +31,7 @@ from studio import media
 from studio.engine import DEFAULT_MODEL_DIR, REPO_ROOT, Engine
 
 PROMPT = "a large red circle moving right on a navy background"
+PROMPT_TWO = "a large red circle moving right and a small green triangle moving up on a navy background"  # two streams
 INSTRUCTION = "make the circle blue"
 TRAINING_CONFIG = REPO_ROOT / "training" / "configs" / "shapes.yaml"
 MATMUL_SIZES = (256, 512, 1024, 2048)
@@ -145,6 +146,9 @@ def requests(engine: Engine, workdir: Path) -> dict:
     def text(seed):
         engine.write(engine.generate(PROMPT, seed=seed), 0, workdir / f"text_{seed}.mp4")
 
+    def text_two_objects(seed):
+        engine.write(engine.generate(PROMPT_TWO, seed=seed), 0, workdir / f"text_two_{seed}.mp4")
+
     def image_to_video(seed):
         engine.write(engine.generate(PROMPT, image_path=str(image), seed=seed), 0, workdir / f"image_{seed}.mp4")
 
@@ -154,7 +158,8 @@ def requests(engine: Engine, workdir: Path) -> dict:
     first = engine.generate(PROMPT, seed=0)
     engine.write(first, 0, source)
     media.write_image(image, first.frames[0, 0])
-    return {"text → clip": text, "image → clip": image_to_video, "edit": edit}
+    return {"text → clip": text, "text → clip, two objects": text_two_objects, "image → clip": image_to_video,
+            "edit": edit}
 
 
 def request_rows(engine: Engine, kinds: dict, repeats: int) -> list[Row]:

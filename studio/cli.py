@@ -80,7 +80,7 @@ def _generate(args: argparse.Namespace) -> None:
     def run(engine, job):
         return engine.generate(job["prompt"], image_path=job.get("image"), seed=job.get("seed", args.seed),
                                steps=args.steps, guidance=args.guidance, audio_guidance=args.audio_guidance,
-                               negative_prompt=args.negative_prompt)
+                               negative_prompt=args.negative_prompt, compose_objects=args.compose_objects)
     _run_jobs(args, {"prompt": args.prompt, "image": args.image, "seed": args.seed}, ("prompt",), run)
 
 
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"classifier-free guidance (default {defaults.GUIDANCE:g})")
     generate.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE,
                           help=f"classifier-free guidance of the sound (default {defaults.AUDIO_GUIDANCE:g})")
+    generate.add_argument("--compose-objects", action=argparse.BooleanOptionalAction, default=None,
+                          help="sample a text prompt object by object, one stream per object laid out over the "
+                               "background (default: as the model folder says; the shipped models do)")
     generate.add_argument("--prompts-file", help="plain text, one prompt a line (with --out-dir)")
     _add_model_options(generate, defaults.STEPS)
     generate.set_defaults(run=_generate)

@@ -117,7 +117,8 @@ class Engine:
     def generate(self, prompt: str, image_path: str | None = None, seed: int | None = None,
                  steps: int = defaults.STEPS, guidance: float = defaults.GUIDANCE, negative_prompt: str = "",
                  candidates: int = 1, upsampler_steps: int = defaults.UPSAMPLER_STEPS,
-                 audio_guidance: float = defaults.AUDIO_GUIDANCE, progress=None) -> Result:
+                 audio_guidance: float = defaults.AUDIO_GUIDANCE, compose_objects: bool | None = None,
+                 progress=None) -> Result:
         prompt, notes = self.text(prompt, "prompt")
         negative_prompt, negative_notes = self.text(negative_prompt, "negative prompt", screen=False)
         notes += negative_notes
@@ -128,11 +129,12 @@ class Engine:
             notes.append(f"image centre-cropped and resized to {generate.config.size} px")
         out = generate(prompt, image=image, negative_prompt=negative_prompt, num_inference_steps=steps,
                        upsampler_steps=upsampler_steps, guidance_scale=guidance, audio_guidance_scale=audio_guidance,
-                       num_candidates=candidates, seed=seed, progress=progress)
+                       num_candidates=candidates, seed=seed, progress=progress, compose_objects=compose_objects)
         record = {"mode": "image_to_video" if image_path else "text_to_video", "prompt": prompt,
                   "negative_prompt": negative_prompt, "image": str(image_path) if image_path else None,
                   "steps": steps, "upsampler_steps": upsampler_steps, "guidance": guidance,
                   "audio_guidance": audio_guidance, "task": out.task,
+                  "compose_objects": generate.config.compose_objects if compose_objects is None else compose_objects,
                   "model": str(self.model_dir), "model_hash": digest}
         return Result(out.frames, out.audio, out.seeds, out.task, record, notes)
 

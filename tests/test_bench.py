@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIGURES = (
     "model load (in process)",
     "text → clip, end to end to mp4",
+    "text → clip, two objects, end to end to mp4",
     "image → clip, end to end to mp4",
     "edit, end to end to mp4",
     "text encoding",
@@ -65,11 +66,11 @@ def test_every_figure_is_printed_with_a_number(table):
 
 
 def test_each_request_has_its_breakdown(table):
-    """Text, image and edit requests each list their stages, and the stages add up to the
-    end-to-end time they break down."""
+    """Text (one object, two), image and edit requests each list their stages, and the stages
+    add up to the end-to-end time they break down."""
     blocks = re.split(r"\n(?=\S)", table)
     requests = [block.splitlines() for block in blocks if "end to end to mp4" in block.splitlines()[0]]
-    assert len(requests) == 3
+    assert len(requests) == 4
     for first, *stages in requests:
         seconds = {columns(line)[0]: float(columns(line)[1]) for line in stages}
         assert {"text encoding", "base sampling", "upsampler", "decoders", "mp4 writing", "other"} <= set(seconds)

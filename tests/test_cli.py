@@ -57,13 +57,13 @@ def test_world_rejects_bad_arguments(tmp_path):
 def test_generate_and_edit_end_to_end(tmp_path, tiny_checkpoint):
     out = tmp_path / "clip.mp4"
     result = run("generate", "--prompt", "a red circle moving left", "--seed", 3, "--steps", 2,
-                 "--model", tiny_checkpoint, "--out", out)
+                 "--model", tiny_checkpoint, "--out", out, "--compose-objects")
     assert result.returncode == 0, result.stderr
     info = media.probe(out)
     assert info.has_audio and info.width == 128 and info.duration_s == pytest.approx(2.0, abs=0.1)
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["seed"] == 3 and record["prompt"] == "a red circle moving left" and record["steps"] == 2
-    assert len(record["model_hash"]) == 16
+    assert len(record["model_hash"]) == 16 and record["compose_objects"] is True  # the tiny checkpoint's is off
 
     edited = tmp_path / "edited.mp4"
     result = run("edit", "--video", out, "--instruction", "make the circle blue", "--seed", 1, "--steps", 2,

@@ -55,6 +55,50 @@ def test_the_sound_has_its_own_guidance(tiny_pipelines):
     assert len({unguided.audio.tobytes(), default.audio.tobytes(), strong.audio.tobytes()}) == 3
 
 
+def test_composing_objects_samples_one_stream_per_object_and_mixes_their_sound(tiny_pipelines):
+    """Each object's clause is sampled from its own noise (the first from the candidate's, the
+    next from seed + STREAM_SEED_STRIDE) and the clip's sound is the streams' sounds summed."""
+    from models.pipelines.generate_pipeline import STREAM_SEED_STRIDE
+
+    generate, _ = tiny_pipelines
+    prompt = "a red circle moving left and a blue square moving up on a navy background"
+    two = generate(prompt, seed=3, num_candidates=2, compose_objects=True, **FAST)
+    assert two.seeds == [3, 4] and two.frames.shape == (2, 16, 32, 32, 3) and two.audio.shape == (2, 32_000)
+    assert np.array_equal(two.frames, generate(prompt, seed=3, num_candidates=2, compose_objects=True, **FAST).frames)
+    assert not np.array_equal(two.frames[:1], generate(prompt, seed=3, compose_objects=False, **FAST).frames)
+    circle = generate("a red circle moving left on a navy background", seed=4, compose_objects=False, **FAST)
+    square = generate("a blue square moving up on a navy background", seed=4 + STREAM_SEED_STRIDE,
+                      compose_objects=False, **FAST)
+    # Equal up to float rounding (matrix kernels block differently by batch size).
+    assert np.abs(two.audio[1] - np.clip(circle.audio[0] + square.audio[0], -1, 1)).max() < 1e-3
+
+
+def test_composing_one_object_keeps_its_noise_and_sound(tiny_pipelines):
+    generate, _ = tiny_pipelines
+    whole = generate("a red circle moving left", seed=2, compose_objects=False, **FAST)
+    composed = generate("a red circle moving left", seed=2, compose_objects=True, **FAST)
+    assert np.array_equal(whole.audio, composed.audio)
+    assert generate.config.compose_objects is False  # the tiny checkpoint does not ask for it
+    assert np.array_equal(generate("two red circles", seed=2, compose_objects=True, **FAST).frames,
+                          generate("two red circles", seed=2, compose_objects=False, **FAST).frames)
+
+
+def test_a_checkpoint_asks_for_composition_in_its_index(tmp_path, tiny_checkpoint, tiny_pipelines):
+    import shutil
+
+    folder = tmp_path / "composing"
+    shutil.copytree(tiny_checkpoint, folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "compose_objects": True}))
+    components, clip_format = load_components(folder)
+    assert clip_format["compose_objects"] is True and load_components(tiny_checkpoint)[1]["compose_objects"] is False
+    pipe = GeneratePipeline(**components, **clip_format)
+    pipe.set_progress_bar_config(disable=True)
+    prompt = "a red circle and a blue square"
+    generate, _ = tiny_pipelines
+    assert np.array_equal(pipe(prompt, seed=1, **FAST).frames, generate(prompt, seed=1, compose_objects=True, **FAST).frames)
+
+
 def test_image_to_video_uses_the_image(tiny_pipelines):
     generate, _ = tiny_pipelines
     black = generate("a red circle", image=np.zeros((40, 40, 3), np.uint8), seed=1, **FAST)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from models.pipelines import GeneratePipeline, load_components
+from models.pipelines.object_composition import FOREGROUND_DISTANCE, object_distance
 from studio import media
 from studio.world.spec import TASKS
 from training.data import CachedData, Encoders, ensure_cache, ensure_dataset
@@ -21,7 +22,6 @@ from training.objective import noisy_and_target, sample_timesteps
 
 SOURCE_DROPOUT = 0.1  # edits: drop the source clip, so dual guidance has its "no source" branch
 UPSAMPLER_COND_NOISE = 0.2  # largest noise added to the base latent (generated ones are imperfect)
-FOREGROUND_DISTANCE = 2.0  # latent distance from the frame's median cell beyond which a cell is an object's
 VALIDATION_PROMPTS = ("a large red circle moving right on a navy background",
                       "a small green triangle moving up on a beige background")
 
@@ -137,8 +137,7 @@ def foreground_weights(video: torch.Tensor, weight: float) -> torch.Tensor:
     frame's median cell is its background and the cells far from it (about 14 % of them) are
     objects; weighting them up spends the loss on what the caption binds (colour, shape,
     motion) rather than on background the model already gets right."""
-    background = video.flatten(3).median(-1).values[..., None, None]  # (B, C, T, 1, 1)
-    far = (video - background).norm(dim=1, keepdim=True) > FOREGROUND_DISTANCE
+    far = object_distance(video)[:, None] > FOREGROUND_DISTANCE
     return 1 + weight * far.float()
 
 

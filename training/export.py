@@ -71,6 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_config(args.config, "export", {"run_dir": args.output_dir})
     components, fmt = load_components(cfg.checkpoint_path)
+    fmt["compose_objects"] = cfg.compose_objects
     for name, module in components.items():
         if isinstance(module, torch.nn.Module) and name != "text_encoder":
             module.to(torch.float16)

@@ -4,13 +4,17 @@ import numpy as np
 import torch
 
 from models import sampling_defaults as defaults
+from models.pipelines import object_composition as composition
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_video,
                                               frames_to_tensor)
+
+STREAM_SEED_STRIDE = 1_000_003  # stream j of a candidate with seed s starts from seed s + j * this
 
 
 class GeneratePipeline(StudioPipeline):
     """Base stage (video and audio latents together) then the upsampler, with classifier-free
-    guidance against a negative prompt."""
+    guidance against a negative prompt; text-to-video object by object where the checkpoint
+    asks for it (`object_composition`)."""
 
     def check_inputs(self, prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
                      num_candidates, seed):
@@ -48,7 +52,9 @@ class GeneratePipeline(StudioPipeline):
                  num_inference_steps: int = defaults.STEPS,
                  upsampler_steps: int = defaults.UPSAMPLER_STEPS, guidance_scale: float = defaults.GUIDANCE,
                  audio_guidance_scale: float = defaults.AUDIO_GUIDANCE, num_candidates: int = 1,
-                 seed: int | None = None, progress: ProgressCallback | None = None) -> ClipOutput:
+                 seed: int | None = None, progress: ProgressCallback | None = None,
+                 compose_objects: bool | None = None) -> ClipOutput:
+        """`compose_objects`: sample a text prompt object by object (None: as the checkpoint says)."""
         # 1. Check inputs and choose seeds.
         self.check_inputs(prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
                           num_candidates, seed)
@@ -56,15 +62,26 @@ class GeneratePipeline(StudioPipeline):
         n = num_candidates
         total_steps = num_inference_steps + (upsampler_steps if self.upsampler is not None else 0)
 
-        # 2. Encode the prompt and the negative prompt, batched [negative, positive] for guidance.
-        text = self.encode_text([negative_prompt] * n + [prompt] * n)
+        # 2. Split the prompt into one per object when composing; each is a stream of its own
+        # (object-major: stream j of candidate i is row j * n + i; stream 0 has the candidate's
+        # own seed, so a one-object prompt starts from the same noise either way).
+        if compose_objects is None:
+            compose_objects = self.config.compose_objects
+        clauses = composition.object_clauses(prompt) if compose_objects and image is None else []
+        prompts = clauses or [prompt]
+        k = len(prompts)
+        stream_seeds = [(s + j * STREAM_SEED_STRIDE) % (defaults.MAX_SEED + 1) for j in range(k) for s in seeds]
+        m = len(stream_seeds)
 
-        # 3. Prepare the conditioning and the starting noise.
+        # 3. Encode the prompts and the negative prompt, batched [negative, positive] for guidance.
+        text = self.encode_text([negative_prompt] * m + [p for p in prompts for _ in range(n)])
+
+        # 4. Prepare the conditioning and the starting noise.
         video_shape, audio_shape = self.latent_shapes(self.config.base_size)
-        cond = self.image_condition(image, n, self.config.base_size).repeat(2, 1, 1, 1, 1)
-        video, audio = self.noise(seeds, video_shape, salt=0), self.noise(seeds, audio_shape, salt=1)
+        cond = self.image_condition(image, m, self.config.base_size).repeat(2, 1, 1, 1, 1)
+        video, audio = self.noise(stream_seeds, video_shape, salt=0), self.noise(stream_seeds, audio_shape, salt=1)
 
-        # 4. Denoise video and audio together (classifier-free guidance in one batch).
+        # 5. Denoise video and audio together (classifier-free guidance in one batch).
         def velocity_for(transformer):
             context = transformer.text_context(text.tokens, text.mask)
 
@@ -77,15 +94,20 @@ class GeneratePipeline(StudioPipeline):
             return velocity
 
         video, audio = self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
-                                    total_steps, self.pinned_frames(cond[:n], image))
+                                    total_steps, self.pinned_frames(cond[:m], image))
+        layout = composition.layout(video, k) if clauses else None
 
-        # 5. Upsample the video latents (the cascade's second stage).
+        # 6. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
         if self.upsampler is not None:
-            reference = self.image_condition(image, n, self.config.size)
-            video = self.upsample(video, reference, text, seeds, guidance_scale, upsampler_steps, progress,
+            reference = self.image_condition(image, m, self.config.size)
+            video = self.upsample(video, reference, text, stream_seeds, guidance_scale, upsampler_steps, progress,
                                   num_inference_steps, total_steps, known=self.pinned_frames(reference, image))
 
-        # 6. Decode to frames and waveform.
+        # 7. Lay the streams' objects out in one clip, decode frames and waveforms, mix the sound.
+        if layout is not None:
+            video = composition.lay_out(video, layout)
         frames, waveform = self.decode(video, audio)
+        if layout is not None:
+            waveform = composition.mix(waveform, k)
         return ClipOutput(frames=frames, audio=waveform, seeds=seeds, fps=self.config.fps,
                           sample_rate_hz=self.config.sample_rate_hz, task="generate")

@@ -81,12 +81,13 @@ class StudioPipeline(DiffusionPipeline):
     def __init__(self, text_encoder: TextEncoder, video_vae: VideoVAE, audio_vae: AudioVAE,
                  transformer: JointDenoisingTransformer, scheduler, upsampler: JointDenoisingTransformer | None = None,
                  base_size: int = 32, size: int = 64, num_frames: int = 16, fps: float = 8.0,
-                 sample_rate_hz: int = 16_000, num_samples: int = 32_000):
+                 sample_rate_hz: int = 16_000, num_samples: int = 32_000, compose_objects: bool = False):
         super().__init__()
         self.register_modules(text_encoder=text_encoder, video_vae=video_vae, audio_vae=audio_vae,
                               transformer=transformer, scheduler=scheduler, upsampler=upsampler)
         self.register_to_config(base_size=base_size, size=size, num_frames=num_frames, fps=fps,
-                                sample_rate_hz=sample_rate_hz, num_samples=num_samples)
+                                sample_rate_hz=sample_rate_hz, num_samples=num_samples,
+                                compose_objects=compose_objects)
         self.bf16 = fast_bf16()  # denoisers and the video decoder run bf16 copies of their weights; False: fp32
         self._bf16_twins: dict[int, tuple[torch.nn.Module, torch.nn.Module]] = {}
 
@@ -222,7 +223,7 @@ class StudioPipeline(DiffusionPipeline):
     # ------------------------------------------------------------ decoding
 
     def decode(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised latents -> frames (N, T, H, W, 3) uint8 and audio (N, samples) float32."""
+        """Normalised latents -> frames (N, T, H, W, 3) uint8 and audio (M, samples) float32."""
         vcfg, acfg = self.video_vae.config, self.audio_vae.config
         video_vae = self.fast_copy(self.video_vae)  # bf16: 31 -> 15 ms, 61 dB from fp32's frames
         frames = video_vae.decode((video / vcfg.scaling_factor + vcfg.shift_factor).to(video_vae.dtype),
@@ -343,4 +344,5 @@ def load_components(folder: str | os.PathLike, scheduler: str | None = None) -> 
         except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as error:
             raise ValueError(f"cannot load '{name}' from {folder}: {str(error).splitlines()[0]}") from None
     clip_format = {k: index[k] for k in ("base_size", "size", "num_frames", "fps", "sample_rate_hz", "num_samples")}
+    clip_format["compose_objects"] = bool(index.get("compose_objects", False))  # text-to-video object by object
     return components, clip_format

@@ -281,7 +281,8 @@ def main() -> None:
                      "edit_guidance": defaults.EDIT_GUIDANCE,
                      "video_guidance": defaults.VIDEO_GUIDANCE, "seed": EVALUATION_SEED,
                      "holdout": DEFAULT_HOLDOUT.to_strings(), "bf16": generate.bf16,
-                     "keep_unedited_pixels": args.keep_unedited_pixels},
+                     "keep_unedited_pixels": args.keep_unedited_pixels,
+                     "compose_objects": generate.config.compose_objects},
     }
     if args.ablation:
         metrics["ablation"] = {}
