@@ -95,7 +95,6 @@ class GeneratePipeline(StudioPipeline):
 
         video, audio = self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
                                     total_steps, self.pinned_frames(cond[:m], image))
-        layout = composition.layout(video, k) if clauses else None
 
         # 6. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
         if self.upsampler is not None:
@@ -103,11 +102,12 @@ class GeneratePipeline(StudioPipeline):
             video = self.upsample(video, reference, text, stream_seeds, guidance_scale, upsampler_steps, progress,
                                   num_inference_steps, total_steps, known=self.pinned_frames(reference, image))
 
-        # 7. Lay the streams' objects out in one clip, decode frames and waveforms, mix the sound.
-        if layout is not None:
-            video = composition.lay_out(video, layout)
+        # 7. Lay the streams' objects out in one clip (at full size, where their edges are
+        # finest), decode frames and waveforms, mix the sound.
+        if clauses:
+            video = composition.lay_out(video, composition.layout(video, k))
         frames, waveform = self.decode(video, audio)
-        if layout is not None:
+        if clauses:
             waveform = composition.mix(waveform, k)
         return ClipOutput(frames=frames, audio=waveform, seeds=seeds, fps=self.config.fps,
                           sample_rate_hz=self.config.sample_rate_hz, task="generate")

@@ -62,9 +62,9 @@ def main_object(distance: np.ndarray) -> np.ndarray:
 
 def layout(streams: torch.Tensor, num_objects: int) -> torch.Tensor:
     """Which stream each cell of the composed clip comes from: (N, 1, T, h, w) in [0, k], k =
-    `num_objects` meaning the first stream's background. `streams` (k * N, C, T, h, w) are the
-    base latents, object-major (stream j of candidate i at j * N + i). Where two objects claim
-    a cell, the one further from its background wins; a cell no object claims comes from the
+    `num_objects` meaning the first stream's background. `streams` (k * N, C, T, h, w) are
+    latents, object-major (stream j of candidate i at j * N + i). Where two objects claim a
+    cell, the one further from its background wins; a cell no object claims comes from the
     stream nearest its background there (one stream: the background itself), so a copy one
     stream drew is painted over by another's background."""
     k = num_objects
@@ -77,13 +77,10 @@ def layout(streams: torch.Tensor, num_objects: int) -> torch.Tensor:
 
 
 def lay_out(streams: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """The composed latents (N, C, T, H, W) from the streams (k * N, C, T, H, W) at any size
-    that is a multiple of the layout's: each cell from the stream `index` names."""
+    """The composed latents (N, C, T, h, w): each cell from the stream `index` names."""
     n = index.shape[0]
     choices = torch.cat([streams, background(streams[:n]).expand_as(streams[:n])])
-    choices = choices.reshape(-1, n, *streams.shape[1:])  # (k + 1, N, C, T, H, W)
-    factor = streams.shape[-1] // index.shape[-1]
-    index = index.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+    choices = choices.reshape(-1, n, *streams.shape[1:])  # (k + 1, N, C, T, h, w)
     return torch.gather(choices, 0, index[None].expand(1, -1, streams.shape[1], -1, -1, -1))[0]
 
 
