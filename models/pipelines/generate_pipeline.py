@@ -102,8 +102,8 @@ class GeneratePipeline(StudioPipeline):
             video = self.upsample(video, reference, text, stream_seeds, guidance_scale, upsampler_steps, progress,
                                   num_inference_steps, total_steps, known=self.pinned_frames(reference, image))
 
-        # 7. Lay the streams' objects out in one clip (at full size, where their edges are
-        # finest), decode frames and waveforms, mix the sound.
+        # 7. Lay the streams' objects out in one clip (from the cascade's last latents, where
+        # their edges are finest), decode frames and waveforms, mix the sound.
         if clauses:
             video = composition.lay_out(video, composition.layout(video, k))
         frames, waveform = self.decode(video, audio)

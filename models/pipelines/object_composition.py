@@ -26,8 +26,9 @@ MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is
 
 def object_clauses(prompt: str) -> list[str]:
     """One prompt per object, each keeping the shared place ("on a navy background"), or []
-    when the prompt is not a list of single objects (no phrase starts with "a", "an", "one",
-    "the" or "something"; "two circles", "a black and white cat"), so it is sampled whole."""
+    when the prompt is not a list of single objects (a phrase that does not start with "a",
+    "an", "one", "the" or "something": "two circles", "a black and white cat"), so it is
+    sampled whole."""
     head, on, place = prompt.rpartition(" on ")
     if not on:
         head, place = prompt, ""
