@@ -305,7 +305,7 @@ def training_step(cfg, components: dict, fmt: dict, compile: bool = False):
     from studio.world.spec import TASKS
     from training.diffusion import Inputs, denoising_loss
     from training.loop import Batch, optimiser_and_ema
-    from training.objective import training_scheduler
+    from models.noise_path import training_scheduler
     from training.vae import AUDIO_CROPS_PER_CLIP, CROP_SAMPLES, VAEPair, vae_loss
 
     g = torch.Generator().manual_seed(0)

@@ -2,7 +2,8 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from models.presets import PRESETS
-from training.objective import noisy_and_target, sample_timesteps
+from models.noise_path import noisy_and_target
+from training.objective import sample_timesteps
 
 
 def noise_levels(scheduler, count=4000):

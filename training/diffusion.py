@@ -12,13 +12,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from models.noise_path import noisy_and_target
 from models.pipelines import GeneratePipeline, load_components
 from models.pipelines.object_composition import FOREGROUND_DISTANCE, object_distance
 from studio import media
 from studio.world.spec import TASKS
 from training.data import CachedData, Encoders, ensure_cache, ensure_dataset
 from training.loop import Batch
-from training.objective import noisy_and_target, sample_timesteps
+from training.objective import sample_timesteps
 
 SOURCE_DROPOUT = 0.1  # edits: drop the source clip, so dual guidance has its "no source" branch
 UPSAMPLER_COND_NOISE = 0.2  # largest noise added to the base latent (generated ones are imperfect)

@@ -10,6 +10,7 @@ task weighted up), `backtranslation` (stage III's pairs).
 from pathlib import Path
 
 from models.joint_transformer import JointDenoisingTransformer
+from models.noise_path import training_scheduler
 from models.pipelines import save_components
 from studio.world.spec import EDIT_TASKS
 from training.config import parse_args
@@ -17,7 +18,6 @@ from training.data import CachedData
 from training.diffusion import (choose_kind, denoising_loss, draw, edit_inputs, generation_inputs, load_run,
                                 task_indices, write_generation_samples)
 from training.loop import Stage, make_accelerator, train
-from training.objective import training_scheduler
 
 CACHED_KIND = {"clips": "clips", "image_edits": "image_edits", "animated_edits": "animated_edits", "edits": "edits",
                **{task: "edits" for task in EDIT_TASKS}}

@@ -7,13 +7,13 @@ which is what classifier-free guidance and the image-to-video mode need.
 """
 
 from models.joint_transformer import JointDenoisingTransformer
+from models.noise_path import training_scheduler
 from models.pipelines import save_components
 from models.presets import build_transformers
 from training.config import parse_args
 from training.diffusion import denoising_loss, generation_inputs, load_run, write_generation_samples
 from training.grow import grow
 from training.loop import Stage, make_accelerator, train
-from training.objective import training_scheduler
 
 
 def main(stage: str = "generator", description: str = __doc__.splitlines()[0], grown: bool = False) -> None:

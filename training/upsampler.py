@@ -11,6 +11,7 @@ to `grow_depth` blocks first when the section asks (training/grow.py).
 
 import torch
 
+from models.noise_path import training_scheduler
 from models.pipelines import save_components
 from models.presets import build_transformers
 from training.config import parse_args
@@ -19,7 +20,6 @@ from training.diffusion import (choose_kind, denoising_loss, edit_inputs, first_
                                 load_run, upsampler_inputs, write_generation_samples)
 from training.grow import grow
 from training.loop import Stage, make_accelerator, train
-from training.objective import training_scheduler
 
 
 def main() -> None:

@@ -1,20 +1,24 @@
 """Text (and optionally a first-frame image) to a short clip with synchronised audio."""
 
+import itertools
+
 import numpy as np
 import torch
 
 from models import sampling_defaults as defaults
+from models.noise_path import noisy_and_target, training_scheduler
 from models.pipelines import object_composition as composition
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_video,
                                               frames_to_tensor)
 
 STREAM_SEED_STRIDE = 1_000_003  # stream j of a candidate with seed s starts from seed s + j * this
+MATCH_LEVELS = (300, 500, 700, 850)  # training-timestep indices an image's objects are scored at
 
 
 class GeneratePipeline(StudioPipeline):
     """Base stage (video and audio latents together) then the upsampler, with classifier-free
-    guidance against a negative prompt; text-to-video object by object where the checkpoint
-    asks for it (`object_composition`)."""
+    guidance against a negative prompt; object by object where the checkpoint asks for it
+    (`object_composition`)."""
 
     def check_inputs(self, prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
                      num_candidates, seed):
@@ -48,13 +52,39 @@ class GeneratePipeline(StudioPipeline):
         return None if image is None else (cond[:, :-1], cond[:, -1:, :, :1, :1])
 
     @torch.no_grad()
+    def match_objects(self, images: list[np.ndarray], phrases: list[str]) -> list[str]:
+        """The phrase of each one-object image: the assignment under which the denoiser's error
+        on the images as still clips is lowest (the denoiser as a classifier of its captions,
+        Li et al. 2023), the same noise for every pair."""
+        size, frames = self.config.base_size, self.config.num_frames
+        stills = torch.cat([encode_video(self.video_vae, frames_to_tensor(np.repeat(im[None, None], frames, 1), size))
+                            for im in images])
+        pairs = list(itertools.product(range(len(images)), range(len(phrases))))  # (image, phrase)
+        text = self.encode_text([phrases[p] for _, p in pairs])
+        clean = stills[[i for i, _ in pairs]]
+        cond = torch.zeros(len(pairs), clean.shape[1] + 1, *clean.shape[2:])
+        scheduler, transformer = training_scheduler(self.scheduler), self.fast_copy(self.transformer)
+        generator = torch.Generator().manual_seed(0)
+        error = torch.zeros(len(pairs))
+        for level in MATCH_LEVELS:
+            noise = torch.randn(clean[:1].shape, generator=generator).expand_as(clean)
+            audio = torch.randn((1, *self.latent_shapes(size)[1]), generator=generator).expand(len(pairs), -1, -1)
+            noisy, timesteps, target = noisy_and_target(scheduler, clean, noise, torch.full((len(pairs),), level))
+            out = self.predict(transformer, noisy, timesteps[0], text.tokens, text.mask, text.pooled,
+                               audio_latents=audio, video_cond=cond)
+            error += ((out.video - target) ** 2).flatten(1).mean(1)
+        best = min(itertools.permutations(range(len(phrases))),
+                   key=lambda order: sum(error[pairs.index((i, p))] for i, p in enumerate(order)))
+        return [phrases[p] for p in best]
+
+    @torch.no_grad()
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
                  num_inference_steps: int = defaults.STEPS,
                  upsampler_steps: int = defaults.UPSAMPLER_STEPS, guidance_scale: float = defaults.GUIDANCE,
                  audio_guidance_scale: float = defaults.AUDIO_GUIDANCE, num_candidates: int = 1,
                  seed: int | None = None, progress: ProgressCallback | None = None,
                  compose_objects: bool | None = None) -> ClipOutput:
-        """`compose_objects`: sample a text prompt object by object (None: as the checkpoint says)."""
+        """`compose_objects`: sample the prompt object by object (None: as the checkpoint says)."""
         # 1. Check inputs and choose seeds.
         self.check_inputs(prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
                           num_candidates, seed)
@@ -64,12 +94,18 @@ class GeneratePipeline(StudioPipeline):
 
         # 2. Split the prompt into one per object when composing; each is a stream of its own
         # (object-major: stream j of candidate i is row j * n + i; stream 0 has the candidate's
-        # own seed, so a one-object prompt starts from the same noise either way).
+        # own seed, so a one-object prompt starts from the same noise either way). A first frame
+        # is split into its objects too, each stream starting from its own, or not at all.
         if compose_objects is None:
             compose_objects = self.config.compose_objects
-        clauses = composition.object_clauses(prompt) if compose_objects and image is None else []
+        clauses = composition.object_clauses(prompt) if compose_objects else []
+        images = [image]
+        if clauses and image is not None:
+            images = composition.split_image(image, len(clauses)) if len(clauses) > 1 else None
+            clauses, images = (self.match_objects(images, clauses), images) if images else ([], [image])
         prompts = clauses or [prompt]
         k = len(prompts)
+        images = images * k if image is None else images
         stream_seeds = [(s + j * STREAM_SEED_STRIDE) % (defaults.MAX_SEED + 1) for j in range(k) for s in seeds]
         m = len(stream_seeds)
 
@@ -78,7 +114,7 @@ class GeneratePipeline(StudioPipeline):
 
         # 4. Prepare the conditioning and the starting noise.
         video_shape, audio_shape = self.latent_shapes(self.config.base_size)
-        cond = self.image_condition(image, m, self.config.base_size).repeat(2, 1, 1, 1, 1)
+        cond = torch.cat([self.image_condition(im, n, self.config.base_size) for im in images]).repeat(2, 1, 1, 1, 1)
         video, audio = self.noise(stream_seeds, video_shape, salt=0), self.noise(stream_seeds, audio_shape, salt=1)
 
         # 5. Denoise video and audio together (classifier-free guidance in one batch).
@@ -98,7 +134,7 @@ class GeneratePipeline(StudioPipeline):
 
         # 6. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
         if self.upsampler is not None:
-            reference = self.image_condition(image, m, self.config.size)
+            reference = torch.cat([self.image_condition(im, n, self.config.size) for im in images])
             video = self.upsample(video, reference, text, stream_seeds, guidance_scale, upsampler_steps, progress,
                                   num_inference_steps, total_steps, known=self.pinned_frames(reference, image))
 

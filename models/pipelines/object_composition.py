@@ -1,6 +1,8 @@
-"""Text-to-video object by object: a prompt that names its objects one by one ("a red circle
+"""Generation object by object: a prompt that names its objects one by one ("a red circle
 moving left and a blue square moving up on a navy background") is sampled as one stream per
-object, all in one batch, and each stream's main object is laid over the background.
+object, all in one batch, and each stream's main object is laid over the background. Given a
+first frame, each stream starts from an image of its own object alone (`split_image`; the
+pipeline matches objects to phrases).
 
 Why: the generator reads a caption as a bag of attributes. Asked for two objects, it gives one
 the other's colour, shape or motion and draws copies; asked for one, it gets colour, shape and
@@ -22,6 +24,8 @@ from scipy import ndimage
 FOREGROUND_DISTANCE = 2.0
 ONE_THING = ("a", "an", "one", "the", "something")  # first words of a phrase naming a single object
 MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is a batch row)
+IMAGE_FOREGROUND = 30.0  # RGB distance from an image's median colour beyond which a pixel is an object's
+MIN_OBJECT_PX = 4  # smaller regions of an image are specks, not objects
 
 
 def object_clauses(prompt: str) -> list[str]:
@@ -36,6 +40,26 @@ def object_clauses(prompt: str) -> list[str]:
     if not 1 <= len(phrases) <= MAX_OBJECTS or any(p.split()[0].lower() not in ONE_THING for p in phrases):
         return []
     return [prompt] if len(phrases) == 1 else [f"{p}{on}{place}".strip(" .") for p in phrases]
+
+
+def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:
+    """The first frame (H, W, 3) uint8 as `count` images of one object each, the others painted
+    over with the background (the median colour), or None unless it shows exactly `count`
+    objects: regions further than `IMAGE_FOREGROUND` from the background, of at least
+    `MIN_OBJECT_PX` pixels."""
+    back = np.median(image.reshape(-1, 3), 0)
+    labels, found = ndimage.label(np.linalg.norm(image - back, axis=-1) > IMAGE_FOREGROUND, structure=np.ones((3, 3)))
+    sizes = ndimage.sum(labels > 0, labels, index=np.arange(1, found + 1))
+    objects = [1 + i for i in np.flatnonzero(sizes >= MIN_OBJECT_PX)]
+    if len(objects) != count:
+        return None
+    images = []
+    for label in objects:
+        others = ndimage.binary_dilation((labels > 0) & (labels != label)) & (labels != label)  # with their edges
+        alone = image.copy()
+        alone[others] = back.round().astype(np.uint8)
+        images.append(alone)
+    return images
 
 
 def background(video: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from studio.world import spec
 from studio.world.captions import caption
 from studio.world.render import render_clip
 from studio.world.scene import ATTRIBUTES as OBJECT_ATTRIBUTES, DEFAULT_HOLDOUT, sample_scene
-from training.objective import noisy_and_target, training_scheduler
+from models.noise_path import noisy_and_target, training_scheduler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOISE_LEVELS = (500, 800, 950)  # timesteps in the scheduler's units (1000 = pure noise)
