@@ -1,10 +1,11 @@
 """Text-to-video object by object: prompts split into one per object, and the streams' main
 objects laid out in one clip over the background."""
 
+import numpy as np
 import pytest
 import torch
 
-from models.pipelines.object_composition import FOREGROUND_DISTANCE, lay_out, layout, object_clauses
+from models.pipelines.object_composition import FOREGROUND_DISTANCE, lay_out, layout, object_clauses, split_image
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -46,3 +47,15 @@ def test_one_stream_keeps_its_main_object_over_its_own_background():
     composed = lay_out(stream, layout(stream, 1))[0]
     assert torch.equal(composed[:, :, 1:3, 1:3], stream[0, :, :, 1:3, 1:3])
     assert torch.allclose(composed[:, :, 6, 6], torch.tensor(0.2))
+
+
+def test_a_first_frame_splits_into_one_image_per_object():
+    navy = np.array([20, 30, 90], np.uint8)
+    image = np.tile(navy, (32, 32, 1))
+    image[4:10, 4:10] = (230, 40, 40)  # a red square
+    image[20:26, 18:24] = (40, 200, 60)  # a green one
+    image[30, 30] = (235, 235, 235)  # a speck, below the smallest object
+    red, green = split_image(image, 2)
+    assert (red[4:10, 4:10] == (230, 40, 40)).all() and (red[20:26, 18:24] == navy).all()
+    assert (green[20:26, 18:24] == (40, 200, 60)).all() and (green[4:10, 4:10] == navy).all()
+    assert split_image(image, 3) is None and split_image(np.tile(navy, (32, 32, 1)), 1) is None
