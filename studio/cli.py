@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE,
                           help=f"classifier-free guidance of the sound (default {defaults.AUDIO_GUIDANCE:g})")
     generate.add_argument("--compose-objects", action=argparse.BooleanOptionalAction, default=None,
-                          help="sample a text prompt object by object, one stream per object laid out over the "
+                          help="sample the prompt object by object, one stream per object laid out over the "
                                "background (default: as the model folder says; the shipped models do)")
     generate.add_argument("--prompts-file", help="plain text, one prompt a line (with --out-dir)")
     _add_model_options(generate, defaults.STEPS)

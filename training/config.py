@@ -52,7 +52,7 @@ class StageConfig:
     foreground_weight: float = 0.0  # generator: extra loss weight on latent cells of objects (training/diffusion.py)
     start_from_saved: bool = False  # upsampler, edit stages: train on the run's saved upsampler / edit
     # transformer (fresh optimiser and schedule) instead of fresh weights / the stage they start from
-    compose_objects: bool = False  # export: the checkpoint samples text prompts object by object (flat
+    compose_objects: bool = False  # export: the checkpoint samples prompts object by object (flat
     # backgrounds only; models/pipelines/object_composition.py)
 
     @property

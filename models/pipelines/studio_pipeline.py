@@ -344,5 +344,5 @@ def load_components(folder: str | os.PathLike, scheduler: str | None = None) -> 
         except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as error:
             raise ValueError(f"cannot load '{name}' from {folder}: {str(error).splitlines()[0]}") from None
     clip_format = {k: index[k] for k in ("base_size", "size", "num_frames", "fps", "sample_rate_hz", "num_samples")}
-    clip_format["compose_objects"] = bool(index.get("compose_objects", False))  # text-to-video object by object
+    clip_format["compose_objects"] = bool(index.get("compose_objects", False))  # sample object by object
     return components, clip_format
