@@ -4,7 +4,8 @@ Flow matching (rectified flow) for FlowMatchEulerDiscreteScheduler: x_t = (1 - s
 sigma * noise, velocity target noise - x_0, at a logit-normal point of the scheduler's sigma
 table, which its `shift` bends towards pure noise (SD3's recipe). DDPM-style
 schedulers use their own `add_noise` and prediction type. Either way the noise path comes from
-the diffusers scheduler, never from a formula of ours.
+the diffusers scheduler, never from a formula of ours (`models/noise_path.py`, which the
+pipelines' scoring shares).
 """
 
 import torch

@@ -51,6 +51,16 @@ class GeneratePipeline(StudioPipeline):
         latent from `image_condition`: the sampler keeps the given first frame exactly."""
         return None if image is None else (cond[:, :-1], cond[:, -1:, :, :1, :1])
 
+    def object_streams(self, prompt: str, image: np.ndarray | None) -> tuple[list[str], list] | None:
+        """(prompt, first frame or None) of each object's stream, or None to sample the prompt
+        whole: it is not a list of single objects, or its image does not show one object per
+        phrase (a one-object prompt with an image is sampled whole too: nothing to compose)."""
+        phrases = composition.object_clauses(prompt)
+        if image is None:
+            return (phrases, [None] * len(phrases)) if phrases else None
+        images = composition.split_image(image, len(phrases)) if len(phrases) > 1 else None
+        return (self.match_objects(images, phrases), images) if images else None
+
     @torch.no_grad()
     def match_objects(self, images: list[np.ndarray], phrases: list[str]) -> list[str]:
         """The phrase of each one-object image: the assignment under which the denoiser's error
@@ -92,20 +102,14 @@ class GeneratePipeline(StudioPipeline):
         n = num_candidates
         total_steps = num_inference_steps + (upsampler_steps if self.upsampler is not None else 0)
 
-        # 2. Split the prompt into one per object when composing; each is a stream of its own
-        # (object-major: stream j of candidate i is row j * n + i; stream 0 has the candidate's
-        # own seed, so a one-object prompt starts from the same noise either way). A first frame
-        # is split into its objects too, each stream starting from its own, or not at all.
+        # 2. One stream per object when composing, else one for the whole prompt (object-major:
+        # stream j of candidate i is row j * n + i; stream 0 has the candidate's own seed, so a
+        # one-object prompt starts from the same noise either way).
         if compose_objects is None:
             compose_objects = self.config.compose_objects
-        clauses = composition.object_clauses(prompt) if compose_objects else []
-        images = [image]
-        if clauses and image is not None:
-            images = composition.split_image(image, len(clauses)) if len(clauses) > 1 else None
-            clauses, images = (self.match_objects(images, clauses), images) if images else ([], [image])
-        prompts = clauses or [prompt]
+        streams = self.object_streams(prompt, image) if compose_objects else None
+        prompts, images = streams or ([prompt], [image])
         k = len(prompts)
-        images = images * k if image is None else images
         stream_seeds = [(s + j * STREAM_SEED_STRIDE) % (defaults.MAX_SEED + 1) for j in range(k) for s in seeds]
         m = len(stream_seeds)
 
@@ -140,10 +144,10 @@ class GeneratePipeline(StudioPipeline):
 
         # 7. Lay the streams' objects out in one clip (from the cascade's last latents, where
         # their edges are finest), decode frames and waveforms, mix the sound.
-        if clauses:
+        if streams:
             video = composition.lay_out(video, composition.layout(video, k))
         frames, waveform = self.decode(video, audio)
-        if clauses:
+        if streams:
             waveform = composition.mix(waveform, k)
         return ClipOutput(frames=frames, audio=waveform, seeds=seeds, fps=self.config.fps,
                           sample_rate_hz=self.config.sample_rate_hz, task="generate")
