@@ -6,7 +6,7 @@ pipeline matches objects to phrases).
 
 Why: the generator reads a caption as a bag of attributes. Asked for two objects, it gives one
 the other's colour, shape or motion and draws copies; asked for one, it gets colour, shape and
-motion right in about 90 % of clips (README, Object by object). LLM-grounded Diffusion (Lian et
+motion right in 84 % of the evaluation's clips (README, Object by object). LLM-grounded Diffusion (Lian et
 al. 2023) composes per-object latents the same way, from boxes an LLM drew; here each stream
 places its own object. It assumes what a checkpoint trained on the Shapes World has, flat
 backgrounds with objects on them, so checkpoints opt in (`compose_objects` in their
