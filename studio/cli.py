@@ -89,7 +89,7 @@ def _edit(args: argparse.Namespace) -> None:
         return engine.edit(job["video"], job["instruction"], task=job.get("task", args.task),
                            seed=job.get("seed", args.seed), steps=args.steps, text_guidance=args.guidance,
                            video_guidance=args.video_guidance, keep_audio=args.keep_audio,
-                           keep_unedited_pixels=args.keep_unedited_pixels)
+                           keep_unedited_pixels=args.keep_unedited_pixels, compose_objects=args.compose_objects)
     _run_jobs(args, {"video": args.video, "instruction": args.instruction, "task": args.task, "seed": args.seed},
               ("video", "instruction"), run)
 
@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--keep-unedited-pixels", action=argparse.BooleanOptionalAction, default=True,
                       help="in an edit of one object, give the pixels it left nearly alone the source's values "
                            "(default: on)")
+    edit.add_argument("--compose-objects", action=argparse.BooleanOptionalAction, default=None,
+                      help="edit the object an instruction names alone and lay the others back from the source "
+                           "(default: as the model folder says; the shipped models do)")
     _add_model_options(edit, defaults.EDIT_STEPS)
     edit.set_defaults(run=_edit)
 

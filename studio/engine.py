@@ -148,7 +148,8 @@ class Engine:
              steps: int = defaults.EDIT_STEPS, text_guidance: float = defaults.EDIT_GUIDANCE,
              video_guidance: float = defaults.VIDEO_GUIDANCE, candidates: int = 1,
              keep_audio: bool = False, keep_unedited_pixels: bool = True,
-             upsampler_steps: int = defaults.UPSAMPLER_STEPS, progress=None) -> Result:
+             upsampler_steps: int = defaults.UPSAMPLER_STEPS, compose_objects: bool | None = None,
+             progress=None) -> Result:
         instruction, notes = self.text(instruction, "instruction")
         _, edit, digest = self.load()
         source, source_notes = self.read_source(video_path)
@@ -156,11 +157,12 @@ class Engine:
         out = edit(source.frames, source.audio, instruction, task=task, num_inference_steps=steps,
                    upsampler_steps=upsampler_steps, text_guidance=text_guidance, video_guidance=video_guidance,
                    num_candidates=candidates, seed=seed, keep_audio=keep_audio,
-                   keep_unedited_pixels=keep_unedited_pixels, progress=progress)
+                   keep_unedited_pixels=keep_unedited_pixels, progress=progress, compose_objects=compose_objects)
         record = {"mode": "edit", "video": str(video_path), "instruction": instruction, "task": out.task,
                   "task_detected": task is None, "steps": steps, "upsampler_steps": upsampler_steps,
                   "text_guidance": text_guidance, "video_guidance": video_guidance, "keep_audio": keep_audio,
                   "keep_unedited_pixels": keep_unedited_pixels,
+                  "compose_objects": edit.config.compose_objects if compose_objects is None else compose_objects,
                   "model": str(self.model_dir), "model_hash": digest}
         return Result(out.frames, out.audio, out.seeds, out.task, record, notes, source)
 

@@ -69,7 +69,8 @@ def test_generate_and_edit_end_to_end(tmp_path, tiny_checkpoint):
     result = run("edit", "--video", out, "--instruction", "make the circle blue", "--seed", 1, "--steps", 2,
                  "--model", tiny_checkpoint, "--out", edited)
     assert result.returncode == 0, result.stderr
-    assert json.loads(edited.with_suffix(".json").read_text())["task"] == "recolor"
+    record = json.loads(edited.with_suffix(".json").read_text())
+    assert record["task"] == "recolor" and record["compose_objects"] is False
     assert media.probe(edited).has_audio
 
 

@@ -1,11 +1,12 @@
-"""Text-to-video object by object: prompts split into one per object, and the streams' main
-objects laid out in one clip over the background."""
+"""Object by object: prompts split into one per object, the streams' main objects laid out in
+one clip over the background, and images and videos split into their objects."""
 
 import numpy as np
 import pytest
 import torch
 
-from models.pipelines.object_composition import FOREGROUND_DISTANCE, lay_out, layout, object_clauses, split_image
+from models.pipelines.object_composition import (FOREGROUND_DISTANCE, lay_out, layout, object_clauses, split_image,
+                                                  split_objects)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -59,3 +60,18 @@ def test_a_first_frame_splits_into_one_image_per_object():
     assert (red[4:10, 4:10] == (230, 40, 40)).all() and (red[20:26, 18:24] == navy).all()
     assert (green[20:26, 18:24] == (40, 200, 60)).all() and (green[4:10, 4:10] == navy).all()
     assert split_image(image, 3) is None and split_image(np.tile(navy, (32, 32, 1)), 1) is None
+
+
+def test_a_video_splits_into_its_objects_connected_over_time():
+    navy = np.array([20, 30, 90], np.uint8)
+    frames = np.tile(navy, (8, 32, 32, 1))
+    for t in range(8):
+        frames[t, 4:10, 2 + t:8 + t] = (230, 40, 40)  # a red square moving right
+        frames[t, 20 - t:26 - t, 22:28] = (40, 200, 60)  # a green one moving up
+    (red, red_mask), (green, green_mask) = split_objects(frames)
+    assert (red[:, 4:10, 2:8][0] == (230, 40, 40)).all() and (red == navy).all(-1).sum() == 8 * (32 * 32 - 36)
+    assert (green[7, 13:19, 22:28] == (40, 200, 60)).all() and (green[:, 4:10] == navy).all()
+    assert red_mask[3, 4:10, 4:12].all() and red_mask[3, 3:11, 5:11].all() and red_mask[3].sum() == 36 + 24
+    assert not green_mask[:, :10].any() and green_mask[0, 20:26, 22:28].all()
+    frames[4, 10:16, 10:24] = (230, 40, 40)  # a bridge joins them in one frame: one object
+    assert len(split_objects(frames)) == 1

@@ -180,6 +180,41 @@ def test_local_edits_keep_unedited_pixels_and_whole_frame_edits_do_not(tiny_pipe
     assert len(sources) == 1 and whole_frame.frames.any() and off.frames.any()
 
 
+def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeypatch):
+    """Object by object, the transformer edits the source with only the named object in it
+    (the one whose denoising error the instruction lowers most) and the others come back from
+    the source; a whole-frame task, a one-object source or composition off edit the source."""
+    _, edit = tiny_pipelines
+    navy = np.array([20, 30, 90], np.uint8)
+    frames = np.tile(navy, (16, 32, 32, 1))
+    frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
+    audio = np.zeros(32_000, np.float32)
+    alone, others = edit.edited_object(frames, "make the red square blue")
+    grown = [others[:, 3:11, 3:11].sum(), others[:, 19:27, 17:25].sum()]  # the tiny model names either square
+    assert others.sum() == 16 * (8 * 8 - 4) and others.sum() in grown
+    assert (alone[~others] == frames[~others]).all() and (alone[others] == navy).all()
+    composed = edit(frames, audio, "make the red square blue", seed=2, compose_objects=True, **FAST)
+    plain = edit(alone, audio, "make the red square blue", seed=2, compose_objects=False, **FAST)
+    assert np.array_equal(composed.frames[0][others], frames[others])
+    assert np.array_equal(composed.frames[0][~others], plain.frames[0][~others])
+    assert np.array_equal(composed.audio, plain.audio)
+    monkeypatch.setattr(type(edit), "edited_object", lambda *a: pytest.fail("not an edit of one named object"))
+    whole = edit(frames, audio, "make it grayscale", seed=2, compose_objects=True, **FAST)
+    assert whole.frames.shape == (1, 16, 32, 32, 3)
+    assert edit.config.compose_objects is False  # the tiny checkpoint: off unless asked
+    edit(frames, audio, "make the red square blue", seed=2, **FAST)
+
+
+def test_an_edit_keeps_a_source_of_one_object_whole(tiny_pipelines):
+    _, edit = tiny_pipelines
+    frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
+    frames[:, 4:10, 4:10] = (230, 40, 40)
+    audio = np.zeros(32_000, np.float32)
+    assert edit.edited_object(frames, "make the square blue") is None
+    assert np.array_equal(edit(frames, audio, "make the square blue", seed=2, compose_objects=True, **FAST).frames,
+                          edit(frames, audio, "make the square blue", seed=2, **FAST).frames)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(prompt="   "), "prompt is empty"),
     (dict(num_inference_steps=0), "steps must be between"),

@@ -6,12 +6,14 @@ import torch
 from scipy.ndimage import uniform_filter
 
 from models import sampling_defaults as defaults
+from models.pipelines import object_composition as composition
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
 from models.task_detection import detect_task
 from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
+OBJECT_TASKS = LOCAL_TASKS - {"add"}  # name one object of the source: edited object by object
 
 
 def keep_unedited(frames: np.ndarray, source: np.ndarray, keep_below: float = 16, edit_above: float = 48,
@@ -32,7 +34,13 @@ def keep_unedited(frames: np.ndarray, source: np.ndarray, keep_below: float = 16
 class EditPipeline(StudioPipeline):
     """Dual classifier-free guidance: `video_guidance` pulls towards the source clip,
     `text_guidance` towards the instruction (InstructPix2Pix, eq. 3). An edit of one object
-    then gets the source's pixels back where it left them nearly alone (`keep_unedited`)."""
+    then gets the source's pixels back where it left them nearly alone (`keep_unedited`).
+
+    Object by object (where the checkpoint asks for it, as generation does): an edit that
+    names one object of a source showing several edits that object alone, the others
+    painted out, and lays the others back from the source. Asked to recolour one of two
+    objects, the edit transformer paints either or both (the binding failure of README,
+    Edits); alone, the object is unambiguous."""
 
     def check_inputs(self, frames, audio, instruction, task, num_inference_steps, upsampler_steps, text_guidance,
                      video_guidance, num_candidates, seed) -> str:
@@ -58,19 +66,47 @@ class EditPipeline(StudioPipeline):
             raise ValueError(f"unknown task '{task}'; expected one of {', '.join(names)}")
         return task
 
+    def edited_object(self, frames: np.ndarray, instruction: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(the source (T, H, W, 3) uint8 with only the object the instruction names left, mask
+        (T, H, W) of the other objects' pixels), or None when the source does not show two to
+        `MAX_OBJECTS` separate objects. The named object is the one whose denoising error the
+        instruction lowers most against no text (`caption_errors`, the edit transformer's
+        generation task)."""
+        objects = composition.split_objects(frames)
+        k = len(objects)
+        if not 2 <= k <= composition.MAX_OBJECTS:
+            return None
+        clean = torch.cat([encode_video(self.video_vae, frames_to_tensor(alone[None], self.config.base_size))
+                           for alone, _ in objects])
+        generate = torch.full((2 * k,), self.transformer.config.task_names.index("generate"))
+        error = self.caption_errors(self.transformer, clean.repeat(2, 1, 1, 1, 1),
+                                    self.encode_text([instruction] * k + [""] * k), generate)
+        named = int(torch.argmin(error[:k] - error[k:]))
+        return objects[named][0], np.any([mask for i, (_, mask) in enumerate(objects) if i != named], axis=0)
+
     @torch.no_grad()
     def __call__(self, frames: np.ndarray, audio: np.ndarray, instruction: str, task: str | None = None,
                  num_inference_steps: int = defaults.EDIT_STEPS,
                  upsampler_steps: int = defaults.UPSAMPLER_STEPS, text_guidance: float = defaults.EDIT_GUIDANCE,
                  video_guidance: float = defaults.VIDEO_GUIDANCE, num_candidates: int = 1, seed: int | None = None,
                  keep_audio: bool = False, keep_unedited_pixels: bool = True,
-                 progress: ProgressCallback | None = None) -> ClipOutput:
-        # 1. Check inputs, settle the task, choose seeds.
+                 progress: ProgressCallback | None = None, compose_objects: bool | None = None) -> ClipOutput:
+        """`compose_objects`: edit the object an instruction names alone (None: as the
+        checkpoint says)."""
+        # 1. Check inputs, settle the task, choose seeds; object by object, keep the named
+        #    object alone in the source.
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
                                  text_guidance, video_guidance, num_candidates, seed)
         seeds = self.seeds_for(seed, num_candidates)
         n = num_candidates
         total_steps = num_inference_steps + (upsampler_steps if self.upsampler is not None else 0)
+        sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)  # (T, H, W, 3) in [-1, 1]
+        sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        if compose_objects is None:
+            compose_objects = self.config.compose_objects
+        alone = self.edited_object(sized, instruction) if compose_objects and task in OBJECT_TASKS else None
+        if alone is not None:
+            frames = alone[0]
 
         # 2. Encode the instruction; the batch is [no source, no text] [source, no text] [source, text].
         text = self.encode_text([""] * (2 * n) + [instruction] * n)
@@ -112,11 +148,12 @@ class EditPipeline(StudioPipeline):
                                   num_inference_steps, total_steps, task_ids=task_ids[n:])
 
         # 6. Decode; keep the source's audio when asked, and, for an edit of one object, the
-        #    source's pixels where the edit left them nearly alone.
+        #    source's pixels where the edit left them nearly alone, and the other objects.
         out_frames, waveform = self.decode(video, audio_latents)
         if keep_unedited_pixels and task in LOCAL_TASKS:
-            source_frames = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)  # (T, H, W, 3)
-            out_frames = keep_unedited(out_frames, ((source_frames + 1) * 127.5).round().clamp(0, 255).byte().numpy())
+            out_frames = keep_unedited(out_frames, sized if alone is None else alone[0])
+        if alone is not None:
+            out_frames = np.where(alone[1][None, ..., None], sized[None], out_frames)
         if keep_audio:
             waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)
         return ClipOutput(frames=out_frames, audio=waveform, seeds=seeds, fps=self.config.fps,

@@ -6,13 +6,11 @@ import numpy as np
 import torch
 
 from models import sampling_defaults as defaults
-from models.noise_path import noisy_and_target, training_scheduler
 from models.pipelines import object_composition as composition
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_video,
                                               frames_to_tensor)
 
 STREAM_SEED_STRIDE = 1_000_003  # stream j of a candidate with seed s starts from seed s + j * this
-MATCH_LEVELS = (300, 500, 700, 850)  # training-timestep indices an image's objects are scored at
 
 
 class GeneratePipeline(StudioPipeline):
@@ -61,28 +59,15 @@ class GeneratePipeline(StudioPipeline):
         images = composition.split_image(image, len(phrases)) if len(phrases) > 1 else None
         return (self.match_objects(images, phrases), images) if images else None
 
-    @torch.no_grad()
     def match_objects(self, images: list[np.ndarray], phrases: list[str]) -> list[str]:
         """The phrase of each one-object image: the assignment under which the denoiser's error
-        on the images as still clips is lowest (the denoiser as a classifier of its captions,
-        Li et al. 2023), the same noise for every pair."""
+        on the images as still clips is lowest (`caption_errors`)."""
         size, frames = self.config.base_size, self.config.num_frames
         stills = torch.cat([encode_video(self.video_vae, frames_to_tensor(np.repeat(im[None, None], frames, 1), size))
                             for im in images])
         pairs = list(itertools.product(range(len(images)), range(len(phrases))))  # (image, phrase)
-        text = self.encode_text([phrases[p] for _, p in pairs])
-        clean = stills[[i for i, _ in pairs]]
-        cond = torch.zeros(len(pairs), clean.shape[1] + 1, *clean.shape[2:])
-        scheduler, transformer = training_scheduler(self.scheduler), self.fast_copy(self.transformer)
-        generator = torch.Generator().manual_seed(0)
-        error = torch.zeros(len(pairs))
-        for level in MATCH_LEVELS:
-            noise = torch.randn(clean[:1].shape, generator=generator).expand_as(clean)
-            audio = torch.randn((1, *self.latent_shapes(size)[1]), generator=generator).expand(len(pairs), -1, -1)
-            noisy, timesteps, target = noisy_and_target(scheduler, clean, noise, torch.full((len(pairs),), level))
-            out = self.predict(transformer, noisy, timesteps[0], text.tokens, text.mask, text.pooled,
-                               audio_latents=audio, video_cond=cond)
-            error += ((out.video - target) ** 2).flatten(1).mean(1)
+        error = self.caption_errors(self.transformer, stills[[i for i, _ in pairs]],
+                                    self.encode_text([phrases[p] for _, p in pairs]))
         best = min(itertools.permutations(range(len(phrases))),
                    key=lambda order: sum(error[pairs.index((i, p))] for i, p in enumerate(order)))
         return [phrases[p] for p in best]

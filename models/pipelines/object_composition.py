@@ -42,24 +42,30 @@ def object_clauses(prompt: str) -> list[str]:
     return [prompt] if len(phrases) == 1 else [f"{p}{on}{place}".strip(" .") for p in phrases]
 
 
-def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:
-    """The first frame (H, W, 3) uint8 as `count` images of one object each, the others painted
-    over with the background (the median colour), or None unless it shows exactly `count`
-    objects: regions further than `IMAGE_FOREGROUND` from the background, of at least
-    `MIN_OBJECT_PX` pixels."""
-    back = np.median(image.reshape(-1, 3), 0)
-    labels, found = ndimage.label(np.linalg.norm(image - back, axis=-1) > IMAGE_FOREGROUND, structure=np.ones((3, 3)))
+def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each object of frames (T, H, W, 3) uint8 as (the frames with every other object painted
+    over with the background, the median colour; mask (T, H, W) of the object's pixels grown
+    by one): the regions further than `IMAGE_FOREGROUND` from the background, connected over
+    space and time, of at least `MIN_OBJECT_PX` pixels a frame on average. Objects that touch
+    in some frame come out as one."""
+    back = np.median(frames.reshape(-1, 3), 0)
+    labels, found = ndimage.label(np.linalg.norm(frames - back, axis=-1) > IMAGE_FOREGROUND, structure=np.ones((3, 3, 3)))
     sizes = ndimage.sum(labels > 0, labels, index=np.arange(1, found + 1))
-    objects = [1 + i for i in np.flatnonzero(sizes >= MIN_OBJECT_PX)]
-    if len(objects) != count:
-        return None
-    images = []
-    for label in objects:
-        others = ndimage.binary_dilation((labels > 0) & (labels != label)) & (labels != label)  # with their edges
-        alone = image.copy()
+    edge = ndimage.generate_binary_structure(2, 1)[None]  # grows each frame by one pixel
+    objects = []
+    for label in 1 + np.flatnonzero(sizes >= MIN_OBJECT_PX * len(frames)):
+        others = ndimage.binary_dilation((labels > 0) & (labels != label), edge) & (labels != label)
+        alone = frames.copy()
         alone[others] = back.round().astype(np.uint8)
-        images.append(alone)
-    return images
+        objects.append((alone, ndimage.binary_dilation(labels == label, edge)))
+    return objects
+
+
+def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:
+    """The first frame (H, W, 3) uint8 as `count` images of one object each (`split_objects`),
+    or None unless it shows exactly `count` objects."""
+    objects = split_objects(image[None])
+    return [alone[0] for alone, _ in objects] if len(objects) == count else None
 
 
 def background(video: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from diffusers.utils import BaseOutput
 
 from models.audio_vae import AudioVAE
 from models.joint_transformer import JointDenoisingTransformer, JointTransformerOutput
+from models.noise_path import noisy_and_target, training_scheduler
 from models.sampling_defaults import MAX_SEED
 from models.text_encoder import TextEmbeddings, TextEncoder, default_text_encoder_path
 from models.video_vae import VideoVAE
@@ -31,6 +32,7 @@ SCHEDULERS = {"flow_euler": FlowMatchEulerDiscreteScheduler, "ddpm": DDPMSchedul
 
 ProgressCallback = Callable[[int, int], None]  # (steps done, total steps)
 M = TypeVar("M", bound=torch.nn.Module)
+MATCH_LEVELS = (300, 500, 700, 850)  # training-timestep indices `caption_errors` scores at
 
 
 def fast_bf16() -> bool:
@@ -154,6 +156,26 @@ class StudioPipeline(DiffusionPipeline):
         scheduler's steps keep full precision."""
         out = model(*args, **kwargs)
         return JointTransformerOutput(video=out.video.float(), audio=None if out.audio is None else out.audio.float())
+
+    @torch.no_grad()
+    def caption_errors(self, model: JointDenoisingTransformer, clean: torch.Tensor, text: TextEmbeddings,
+                       task_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) each clip's denoising error under its text, summed over `MATCH_LEVELS`, with the
+        same noise for every clip: the lower, the better the text describes the clip (the
+        denoiser as a classifier of its captions, Li et al. 2023). `clean`: video latents
+        (B, C, T, h, w) at the base size, scored as generation (no conditioning video)."""
+        scheduler, model = training_scheduler(self.scheduler), self.fast_copy(model)
+        cond = torch.zeros(len(clean), clean.shape[1] + 1, *clean.shape[2:])
+        generator = torch.Generator().manual_seed(0)
+        error = torch.zeros(len(clean))
+        for level in MATCH_LEVELS:
+            noise = torch.randn(clean[:1].shape, generator=generator).expand_as(clean)
+            audio = torch.randn((1, *self.latent_shapes(self.config.base_size)[1]), generator=generator)
+            noisy, timesteps, target = noisy_and_target(scheduler, clean, noise, torch.full((len(clean),), level))
+            out = self.predict(model, noisy, timesteps[0], text.tokens, text.mask, text.pooled,
+                               audio_latents=audio.expand(len(clean), -1, -1), video_cond=cond, task_ids=task_ids)
+            error += ((out.video - target) ** 2).flatten(1).mean(1)
+        return error
 
     def denoise(self, model: JointDenoisingTransformer, velocity_for: Callable, video: torch.Tensor,
                 audio: torch.Tensor | None, num_inference_steps: int, progress: ProgressCallback | None = None,
