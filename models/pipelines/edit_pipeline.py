@@ -66,6 +66,7 @@ class EditPipeline(StudioPipeline):
             raise ValueError(f"unknown task '{task}'; expected one of {', '.join(names)}")
         return task
 
+    @torch.no_grad()
     def edited_object(self, frames: np.ndarray, instruction: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(the source (T, H, W, 3) uint8 with only the object the instruction names left, mask
         (T, H, W) of the other objects' pixels), or None when the source does not show two to

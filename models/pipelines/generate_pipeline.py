@@ -59,6 +59,7 @@ class GeneratePipeline(StudioPipeline):
         images = composition.split_image(image, len(phrases)) if len(phrases) > 1 else None
         return (self.match_objects(images, phrases), images) if images else None
 
+    @torch.no_grad()
     def match_objects(self, images: list[np.ndarray], phrases: list[str]) -> list[str]:
         """The phrase of each one-object image: the assignment under which the denoiser's error
         on the images as still clips is lowest (`caption_errors`)."""
