@@ -69,7 +69,7 @@ def test_a_video_splits_into_its_objects_connected_over_time():
         frames[t, 4:10, 2 + t:8 + t] = (230, 40, 40)  # a red square moving right
         frames[t, 20 - t:26 - t, 22:28] = (40, 200, 60)  # a green one moving up
     (red, red_mask), (green, green_mask) = split_objects(frames)
-    assert (red[:, 4:10, 2:8][0] == (230, 40, 40)).all() and (red == navy).all(-1).sum() == 8 * (32 * 32 - 36)
+    assert (red[0, 4:10, 2:8] == (230, 40, 40)).all() and (red == navy).all(-1).sum() == 8 * (32 * 32 - 36)
     assert (green[7, 13:19, 22:28] == (40, 200, 60)).all() and (green[:, 4:10] == navy).all()
     assert red_mask[3, 4:10, 4:12].all() and red_mask[3, 3:11, 5:11].all() and red_mask[3].sum() == 36 + 24
     assert not green_mask[:, :10].any() and green_mask[0, 20:26, 22:28].all()

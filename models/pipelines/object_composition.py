@@ -2,13 +2,15 @@
 moving left and a blue square moving up on a navy background") is sampled as one stream per
 object, all in one batch, and each stream's main object is laid over the background. Given a
 first frame, each stream starts from an image of its own object alone (`split_image`; the
-pipeline matches objects to phrases).
+pipeline matches objects to phrases). An edit that names one object of several is made on that
+object alone (`split_objects`; the edit pipeline picks the object and lays the others back).
 
 Why: the generator reads a caption as a bag of attributes. Asked for two objects, it gives one
 the other's colour, shape or motion and draws copies; asked for one, it gets colour, shape and
-motion right in 84 % of the evaluation's clips (README, Object by object). LLM-grounded Diffusion (Lian et
-al. 2023) composes per-object latents the same way, from boxes an LLM drew; here each stream
-places its own object. It assumes what a checkpoint trained on the Shapes World has, flat
+motion right in 84 % of the evaluation's clips (README, Object by object); the edit transformer,
+asked to recolour one of two objects, paints either or both. LLM-grounded Diffusion (Lian et al.
+2023) composes per-object latents the same way, from boxes an LLM drew; here each stream places
+its own object. It assumes what a checkpoint trained on the Shapes World has, flat
 backgrounds with objects on them, so checkpoints opt in (`compose_objects` in their
 model_index.json).
 """
@@ -24,8 +26,8 @@ from scipy import ndimage
 FOREGROUND_DISTANCE = 2.0
 ONE_THING = ("a", "an", "one", "the", "something")  # first words of a phrase naming a single object
 MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is a batch row)
-IMAGE_FOREGROUND = 30.0  # RGB distance from an image's median colour beyond which a pixel is an object's
-MIN_OBJECT_PX = 4  # smaller regions of an image are specks, not objects
+IMAGE_FOREGROUND = 30.0  # RGB distance from the pixels' median colour beyond which a pixel is an object's
+MIN_OBJECT_PX = 4  # smaller regions of a frame are specks, not objects
 
 
 def object_clauses(prompt: str) -> list[str]:
@@ -49,7 +51,8 @@ def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     space and time, of at least `MIN_OBJECT_PX` pixels a frame on average. Objects that touch
     in some frame come out as one."""
     back = np.median(frames.reshape(-1, 3), 0)
-    labels, found = ndimage.label(np.linalg.norm(frames - back, axis=-1) > IMAGE_FOREGROUND, structure=np.ones((3, 3, 3)))
+    foreground = np.linalg.norm(frames - back, axis=-1) > IMAGE_FOREGROUND  # (T, H, W)
+    labels, found = ndimage.label(foreground, structure=np.ones((3, 3, 3)))
     sizes = ndimage.sum(labels > 0, labels, index=np.arange(1, found + 1))
     edge = ndimage.generate_binary_structure(2, 1)[None]  # grows each frame by one pixel
     objects = []
