@@ -101,10 +101,12 @@ class EditPipeline(StudioPipeline):
         seeds = self.seeds_for(seed, num_candidates)
         n = num_candidates
         total_steps = num_inference_steps + (upsampler_steps if self.upsampler is not None else 0)
-        sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)  # (T, H, W, 3) in [-1, 1]
-        sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
         if compose_objects is None:
             compose_objects = self.config.compose_objects
+        sized = None  # the source at the clip size, uint8 (T, H, W, 3): what an edit of one object keeps
+        if task in LOCAL_TASKS:
+            sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)
+            sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
         alone = self.edited_object(sized, instruction) if compose_objects and task in OBJECT_TASKS else None
         if alone is not None:
             frames = alone[0]
