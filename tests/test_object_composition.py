@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.pipelines.object_composition import (FOREGROUND_DISTANCE, lay_out, layout, object_clauses, split_image,
-                                                  split_objects)
+from models.pipelines.object_composition import (FOREGROUND_DISTANCE, lay_out, layout, object_clauses, recoloured,
+                                                  split_image, split_objects)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -73,5 +73,43 @@ def test_a_video_splits_into_its_objects_connected_over_time():
     assert (green[7, 13:19, 22:28] == (40, 200, 60)).all() and (green[:, 4:10] == navy).all()
     assert red_mask[3, 4:10, 4:12].all() and red_mask[3, 3:11, 5:11].all() and red_mask[3].sum() == 36 + 24
     assert not green_mask[:, :10].any() and green_mask[0, 20:26, 22:28].all()
-    frames[4, 10:16, 10:24] = (230, 40, 40)  # a bridge joins them in one frame: one object
+    frames[4, 10:16, 10:24] = (230, 40, 40)  # a red bridge joins them in one frame: still two colours
+    (red, red_mask), (green, green_mask) = sorted(split_objects(frames), key=lambda o: not o[1][4, 12, 12])
+    assert red_mask[4, 10:16, 10:22].all() and not red_mask[4, 17:22, 22:28].any()
+    assert (red[4, 17:22, 22:28] == navy).all() and (green[4, 10:16, 10:22] == navy).all()
+    for t in range(8):
+        frames[t, 20 - t:26 - t, 22:28] = (230, 40, 40)  # the green square is red now: bridged, one object
     assert len(split_objects(frames)) == 1
+
+
+def test_touching_objects_split_by_colour_with_noise_and_soft_edges():
+    rng = np.random.default_rng(0)
+    frames = np.tile(np.array([120, 120, 120], np.float32), (8, 40, 40, 1))
+    for t in range(8):
+        frames[t, 10:22, 4 + t:16 + t] = (220, 40, 40)  # a red square moving right...
+        frames[t, 10:22, 18:30] = (240, 220, 40)  # ...into a still yellow one, which it touches from frame 2
+        frames[t, 9, 4 + t:16 + t] = frames[t, 22, 4 + t:16 + t] = (170, 80, 80)  # edge rows blended with gray
+    frames = np.clip(frames + rng.normal(0, 8, frames.shape), 0, 255).astype(np.uint8)
+    (red, red_mask), (yellow, yellow_mask) = sorted(split_objects(frames), key=lambda o: not o[1][7, 15, 12])
+    assert red_mask[7, 10:22, 11:17].all() and not red_mask[7, 10:22, 20:30].any()
+    assert yellow_mask[7, 10:22, 19:30].all() and not yellow_mask[7, 10:22, 4:17].any()
+    assert np.abs(red[7, 12:20, 20:28].astype(int) - 120).max() < 40  # yellow painted over with the background
+
+
+def test_a_recoloured_object_keeps_the_sources_outline_and_nothing_else_changes():
+    gray, red, green, blue = (np.array(c, np.float32) for c in ((120, 120, 120), (220, 40, 40), (40, 180, 70),
+                                                                 (40, 70, 220)))
+    source = np.tile(gray, (4, 32, 32, 1))
+    source[:, 4:12, 4:12] = red
+    source[:, 12, 4:12] = (red + gray) / 2  # an anti-aliased edge row, half covered
+    source[:, 20:28, 18:26] = green
+    source = source.astype(np.uint8)
+    edited = source.astype(np.float32) + 6  # the decoder's drift everywhere
+    edited[:, 3:14, 3:13] = blue - 10  # the red square turned blue, its edge blurred one pixel out
+    edited[:, 24:30, 2:8] = (255, 0, 255)  # a stray blob where the source has none
+    out = recoloured(source, np.clip(edited, 0, 255).astype(np.uint8))
+    shift = blue - 10 - red
+    assert np.abs(out[:, 4:12, 4:12] - (blue - 10)).max() <= 1
+    assert np.abs(out[:, 12, 4:12] - (red + gray) / 2 - shift / 2).max() <= 2  # the edge row: half the change
+    assert (out[:, 13] == source[:, 13]).all() and (out[:, :, 12:] == source[:, :, 12:]).all()  # green as it was
+    assert (out[:, 24:30, 2:8] == source[:, 24:30, 2:8]).all()  # no stray blob

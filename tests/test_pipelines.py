@@ -189,12 +189,12 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     frames = np.tile(navy, (16, 32, 32, 1))
     frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
     audio = np.zeros(32_000, np.float32)
-    alone, others = edit.edited_object(frames, "make the red square blue")
+    alone, others = edit.edited_object(frames, "turn the red square into a circle")
     grown = [others[:, 3:11, 3:11].sum(), others[:, 19:27, 17:25].sum()]  # the tiny model names either square
     assert others.sum() == 16 * (8 * 8 - 4) and others.sum() in grown
     assert (alone[~others] == frames[~others]).all() and (alone[others] == navy).all()
-    composed = edit(frames, audio, "make the red square blue", seed=2, compose_objects=True, **FAST)
-    plain = edit(alone, audio, "make the red square blue", seed=2, compose_objects=False, **FAST)
+    composed = edit(frames, audio, "turn the red square into a circle", seed=2, compose_objects=True, **FAST)
+    plain = edit(alone, audio, "turn the red square into a circle", seed=2, compose_objects=False, **FAST)
     assert np.array_equal(composed.frames[0][others], frames[others])
     assert np.array_equal(composed.frames[0][~others], plain.frames[0][~others])
     assert np.array_equal(composed.audio, plain.audio)
@@ -202,7 +202,50 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     whole = edit(frames, audio, "make it grayscale", seed=2, compose_objects=True, **FAST)
     assert whole.frames.shape == (1, 16, 32, 32, 3)
     assert edit.config.compose_objects is False  # the tiny checkpoint: off unless asked
-    edit(frames, audio, "make the red square blue", seed=2, **FAST)
+    edit(frames, audio, "turn the red square into a circle", seed=2, **FAST)
+
+
+def test_an_edit_of_colour_alone_recolours_the_sources_objects(tiny_pipelines):
+    """Recolor and segment, object by object: the source, with each object the edit gave a
+    new colour in that colour; no other pixel changes."""
+    from models.pipelines.object_composition import recoloured
+
+    _, edit = tiny_pipelines
+    frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
+    frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
+    audio = np.zeros(32_000, np.float32)
+    for instruction in ("make the red square blue", "highlight the green square"):
+        alone, others = edit.edited_object(frames, instruction)
+        out = edit(frames, audio, instruction, seed=2, compose_objects=True, **FAST).frames[0]
+        raw = edit(alone, audio, instruction, seed=2, compose_objects=False, keep_unedited_pixels=False, **FAST)
+        assert np.array_equal(out, recoloured(frames, np.where(others[..., None], frames, raw.frames[0])))
+        objects = np.zeros(frames.shape[:3], bool)
+        objects[:, 3:11, 3:11] = objects[:, 19:27, 17:25] = True
+        assert np.array_equal(out[~objects], frames[~objects])
+        whole = edit(frames, audio, instruction, seed=2, compose_objects=True, keep_unedited_pixels=False, **FAST)
+        assert np.array_equal(whole.frames[0], np.where(others[..., None], frames, raw.frames[0]))
+
+
+def test_caption_errors_read_the_captioner_over_the_cells_asked(tiny_checkpoint, tiny_pipelines):
+    """The edit pipeline tells objects apart with the generator's captions where it is given
+    it, and over each object's own latent cells."""
+    from models.pipelines import EditPipeline
+
+    _, edit = tiny_pipelines
+    components, clip_format = load_components(tiny_checkpoint)
+    captioner = type(components["transformer"]).from_config(components["transformer"].config).eval()
+    shape = edit.latent_shapes(edit.config.base_size)[0]  # (C, T, h, w)
+    clean = torch.randn((2, *shape), generator=torch.Generator().manual_seed(0))
+    text = edit.encode_text(["a red square", "a blue circle"])
+    whole = edit.caption_errors(clean, text)
+    assert torch.allclose(edit.caption_errors(clean, text, torch.ones(2, *shape[1:])), whole)
+    left = torch.zeros(2, *shape[1:])
+    left[..., : shape[-1] // 2] = 1
+    assert not torch.allclose(edit.caption_errors(clean, text, left), whole)
+    with_captioner = EditPipeline(**components, captioner=captioner, **clip_format).caption_errors(clean, text)
+    assert not torch.allclose(with_captioner, whole)
+    assert torch.equal(with_captioner, EditPipeline(**{**components, "transformer": captioner}, **clip_format)
+                       .caption_errors(clean, text))
 
 
 def test_an_edit_keeps_a_source_of_one_object_whole(tiny_pipelines):
@@ -210,9 +253,10 @@ def test_an_edit_keeps_a_source_of_one_object_whole(tiny_pipelines):
     frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
     frames[:, 4:10, 4:10] = (230, 40, 40)
     audio = np.zeros(32_000, np.float32)
-    assert edit.edited_object(frames, "make the square blue") is None
-    assert np.array_equal(edit(frames, audio, "make the square blue", seed=2, compose_objects=True, **FAST).frames,
-                          edit(frames, audio, "make the square blue", seed=2, **FAST).frames)
+    assert edit.edited_object(frames, "turn the square into a circle") is None
+    assert np.array_equal(
+        edit(frames, audio, "turn the square into a circle", seed=2, compose_objects=True, **FAST).frames,
+        edit(frames, audio, "turn the square into a circle", seed=2, **FAST).frames)
 
 
 @pytest.mark.parametrize("kwargs,message", [

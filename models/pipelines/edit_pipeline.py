@@ -3,6 +3,7 @@ video, the task embedding says which edit, and guidance follows InstructPix2Pix.
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.ndimage import uniform_filter
 
 from models import sampling_defaults as defaults
@@ -14,6 +15,7 @@ from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
 OBJECT_TASKS = LOCAL_TASKS - {"add"}  # name one object of the source: edited object by object
+COLOUR_TASKS = frozenset({"recolor", "segment"})  # change an object's colour alone: its outline is the source's
 
 
 def keep_unedited(frames: np.ndarray, source: np.ndarray, keep_below: float = 16, edit_above: float = 48,
@@ -70,18 +72,19 @@ class EditPipeline(StudioPipeline):
     def edited_object(self, frames: np.ndarray, instruction: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(the source (T, H, W, 3) uint8 with only the object the instruction names left, mask
         (T, H, W) of the other objects' pixels), or None when the source does not show two to
-        `MAX_OBJECTS` separate objects. The named object is the one whose denoising error the
-        instruction lowers most against no text (`caption_errors`, the edit transformer's
-        generation task)."""
+        `MAX_OBJECTS` separate objects. The named object is the one whose denoising error,
+        over its own latent cells, the instruction lowers most against no text
+        (`caption_errors`)."""
         objects = composition.split_objects(frames)
         k = len(objects)
         if not 2 <= k <= composition.MAX_OBJECTS:
             return None
         clean = torch.cat([encode_video(self.video_vae, frames_to_tensor(alone[None], self.config.base_size))
-                           for alone, _ in objects])
-        generate = torch.full((2 * k,), self.transformer.config.task_names.index("generate"))
-        error = self.caption_errors(self.transformer, clean.repeat(2, 1, 1, 1, 1),
-                                    self.encode_text([instruction] * k + [""] * k), generate)
+                           for alone, _ in objects])  # (k, C, T', h, w)
+        cells = torch.stack([F.adaptive_max_pool3d(torch.from_numpy(mask[None]).float(), clean.shape[2:])[0]
+                             for _, mask in objects])  # (k, T', h, w): the latent cells each object touches
+        error = self.caption_errors(clean.repeat(2, 1, 1, 1, 1), self.encode_text([instruction] * k + [""] * k),
+                                    cells.repeat(2, 1, 1, 1))
         named = int(torch.argmin(error[:k] - error[k:]))
         return objects[named][0], np.any([mask for i, (_, mask) in enumerate(objects) if i != named], axis=0)
 
@@ -153,10 +156,13 @@ class EditPipeline(StudioPipeline):
         # 6. Decode; keep the source's audio when asked, and, for an edit of one object, the
         #    source's pixels where the edit left them nearly alone, and the other objects.
         out_frames, waveform = self.decode(video, audio_latents)
-        if keep_unedited_pixels and task in LOCAL_TASKS:
+        recolour = keep_unedited_pixels and compose_objects and task in COLOUR_TASKS
+        if keep_unedited_pixels and task in LOCAL_TASKS and not recolour:
             out_frames = keep_unedited(out_frames, sized if alone is None else alone[0])
         if alone is not None:
             out_frames = np.where(alone[1][None, ..., None], sized[None], out_frames)
+        if recolour:
+            out_frames = np.stack([composition.recoloured(sized, edited) for edited in out_frames])
         if keep_audio:
             waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)
         return ClipOutput(frames=out_frames, audio=waveform, seeds=seeds, fps=self.config.fps,

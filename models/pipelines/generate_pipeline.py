@@ -67,7 +67,7 @@ class GeneratePipeline(StudioPipeline):
         stills = torch.cat([encode_video(self.video_vae, frames_to_tensor(np.repeat(im[None, None], frames, 1), size))
                             for im in images])
         pairs = list(itertools.product(range(len(images)), range(len(phrases))))  # (image, phrase)
-        error = self.caption_errors(self.transformer, stills[[i for i, _ in pairs]],
+        error = self.caption_errors(stills[[i for i, _ in pairs]],
                                     self.encode_text([phrases[p] for _, p in pairs]))
         best = min(itertools.permutations(range(len(phrases))),
                    key=lambda order: sum(error[pairs.index((i, p))] for i, p in enumerate(order)))

@@ -28,6 +28,10 @@ ONE_THING = ("a", "an", "one", "the", "something")  # first words of a phrase na
 MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is a batch row)
 IMAGE_FOREGROUND = 30.0  # RGB distance from the pixels' median colour beyond which a pixel is an object's
 MIN_OBJECT_PX = 4  # smaller regions of a frame are specks, not objects
+# Touching objects are told apart by colour: pixels within this RGB distance of a colour share
+# it (the world's palette colours lie at least 83 apart), measured this far inside a region.
+COLOUR_RADIUS = 40.0
+EDGE_PX = 2
 
 
 def object_clauses(prompt: str) -> list[str]:
@@ -44,24 +48,101 @@ def object_clauses(prompt: str) -> list[str]:
     return [prompt] if len(phrases) == 1 else [f"{p}{on}{place}".strip(" .") for p in phrases]
 
 
+def colour_centres(pixels: np.ndarray, min_count: int) -> np.ndarray:
+    """The colours (K, 3) that at least `min_count` of pixels (N, 3) share, most common first:
+    the densest cell of a coarse colour grid, refined to the mean of the pixels within
+    `COLOUR_RADIUS` of it, which it then takes; then again on the rest."""
+    rest, centres = pixels.astype(np.float32), []
+    while len(rest) >= min_count and len(centres) < MAX_OBJECTS:
+        cells = (rest // 32).astype(np.int64) @ np.array([64, 8, 1])
+        near = np.linalg.norm(rest - rest[cells == np.bincount(cells).argmax()].mean(0), axis=1) < COLOUR_RADIUS
+        if near.sum() < min_count:
+            break
+        centres.append(rest[near].mean(0))
+        rest = rest[~near]
+    return np.array(centres).reshape(-1, 3)
+
+
+def colour_steps(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) each pixel's largest RGB distance to a pixel beside it in its frame."""
+    f = frames.astype(np.float32)
+    steps = np.zeros(f.shape[:3], np.float32)
+    down, right = np.linalg.norm(np.diff(f, axis=1), axis=-1), np.linalg.norm(np.diff(f, axis=2), axis=-1)
+    for view, step in ((steps[:, 1:], down), (steps[:, :-1], down), (steps[:, :, 1:], right), (steps[:, :, :-1], right)):
+        np.maximum(view, step, out=view)
+    return steps
+
+
+def split_by_colour(frames: np.ndarray, region: np.ndarray, min_count: int) -> list[np.ndarray]:
+    """The parts (masks (T, H, W)) of a region of frames (T, H, W, 3) that hold objects of
+    different colours touching: each pixel goes with the colour of the nearest pixel of the
+    region's interior (`EDGE_PX` in from its edge, past the blend of anti-aliasing and blur,
+    and not beside a step of colour, as where two objects meet), and each colour's pixels
+    connected over space and time are a part. A region of one colour is one part."""
+    interior = ndimage.binary_erosion(region, ndimage.generate_binary_structure(2, 1)[None], iterations=EDGE_PX)
+    interior &= colour_steps(frames) < COLOUR_RADIUS  # not the blend where two objects meet
+    centres = colour_centres(frames[interior], min_count)
+    if len(centres) < 2:
+        return [region]
+    colour = np.zeros(region.shape, np.int64)  # (T, H, W): 1 + the nearest centre in the interior
+    colour[interior] = 1 + np.linalg.norm(frames[interior][:, None] - centres, axis=-1).argmin(1)
+    for t in np.flatnonzero(interior.any((1, 2))):
+        nearest = ndimage.distance_transform_edt(~interior[t], return_distances=False, return_indices=True)
+        colour[t] = np.where(region[t], colour[t][nearest[0], nearest[1]], 0)
+    parts = []
+    for c in range(1, len(centres) + 1):
+        labels, found = ndimage.label(colour == c, structure=np.ones((3, 3, 3)))
+        parts += [labels == label for label in 1 + np.flatnonzero(
+            ndimage.sum(labels > 0, labels, index=np.arange(1, found + 1)) >= min_count)]
+    return parts
+
+
 def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each object of frames (T, H, W, 3) uint8 as (the frames with every other object painted
     over with the background, the median colour; mask (T, H, W) of the object's pixels grown
     by one): the regions further than `IMAGE_FOREGROUND` from the background, connected over
-    space and time, of at least `MIN_OBJECT_PX` pixels a frame on average. Objects that touch
-    in some frame come out as one."""
+    space and time, of at least `MIN_OBJECT_PX` pixels a frame on average, and where such a
+    region holds objects of different colours that touch, each of them (`split_by_colour`).
+    Objects of one colour that touch in some frame come out as one."""
     back = np.median(frames.reshape(-1, 3), 0)
     foreground = np.linalg.norm(frames - back, axis=-1) > IMAGE_FOREGROUND  # (T, H, W)
     labels, found = ndimage.label(foreground, structure=np.ones((3, 3, 3)))
     sizes = ndimage.sum(labels > 0, labels, index=np.arange(1, found + 1))
+    min_count = MIN_OBJECT_PX * len(frames)
+    masks = [part for label in 1 + np.flatnonzero(sizes >= min_count)
+             for part in split_by_colour(frames, labels == label, min_count)]
     edge = ndimage.generate_binary_structure(2, 1)[None]  # grows each frame by one pixel
     objects = []
-    for label in 1 + np.flatnonzero(sizes >= MIN_OBJECT_PX * len(frames)):
-        others = ndimage.binary_dilation((labels > 0) & (labels != label), edge) & (labels != label)
+    for mask in masks:
+        others = ndimage.binary_dilation(foreground & ~mask, edge) & ~mask
         alone = frames.copy()
         alone[others] = back.round().astype(np.uint8)
-        objects.append((alone, ndimage.binary_dilation(labels == label, edge)))
+        objects.append((alone, ndimage.binary_dilation(mask, edge)))
     return objects
+
+
+def recoloured(source: np.ndarray, edited: np.ndarray) -> np.ndarray:
+    """The source frames (T, H, W, 3) uint8 with each of its objects (`split_objects`) that
+    the edited frames give a new colour (the median of the object's interior moved more than
+    `COLOUR_RADIUS`) in that colour, on the source's own outline: every pixel of the object
+    moves by (new - old) in the share of it the object covers, read from how far it lies from
+    the background towards the object's colour. For the edits that change an object's colour
+    and nothing else (recolor, segment): the edit says which object and what colour, the
+    source keeps everything else exact, where the decoder would blur a small object's edge
+    and may draw a stray copy."""
+    back = np.median(source.reshape(-1, 3), 0)
+    out = source.astype(np.float32)
+    for _, mask in split_objects(source):
+        interior = ndimage.binary_erosion(mask, ndimage.generate_binary_structure(2, 1)[None], iterations=EDGE_PX)
+        if not interior.any():
+            continue
+        old, new = np.median(source[interior], 0), np.median(edited[interior], 0)
+        if np.linalg.norm(new - old) <= COLOUR_RADIUS:
+            continue
+        towards = old - back
+        share = np.clip((source[mask] - back) @ towards / max(towards @ towards, 1.0), 0, 1)[:, None]
+        out[mask] += share * (new - old)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:

@@ -83,10 +83,15 @@ class StudioPipeline(DiffusionPipeline):
     def __init__(self, text_encoder: TextEncoder, video_vae: VideoVAE, audio_vae: AudioVAE,
                  transformer: JointDenoisingTransformer, scheduler, upsampler: JointDenoisingTransformer | None = None,
                  base_size: int = 32, size: int = 64, num_frames: int = 16, fps: float = 8.0,
-                 sample_rate_hz: int = 16_000, num_samples: int = 32_000, compose_objects: bool = False):
+                 sample_rate_hz: int = 16_000, num_samples: int = 32_000, compose_objects: bool = False,
+                 captioner: JointDenoisingTransformer | None = None):
+        """`captioner`: the denoiser `caption_errors` reads, where `transformer` is another (the
+        edit pipeline's: the text-to-video generator tells objects apart by their captions
+        better than the edit transformer's generation task, README: Edits object by object);
+        None: `transformer`."""
         super().__init__()
         self.register_modules(text_encoder=text_encoder, video_vae=video_vae, audio_vae=audio_vae,
-                              transformer=transformer, scheduler=scheduler, upsampler=upsampler)
+                              transformer=transformer, scheduler=scheduler, upsampler=upsampler, captioner=captioner)
         self.register_to_config(base_size=base_size, size=size, num_frames=num_frames, fps=fps,
                                 sample_rate_hz=sample_rate_hz, num_samples=num_samples,
                                 compose_objects=compose_objects)
@@ -158,14 +163,18 @@ class StudioPipeline(DiffusionPipeline):
         return JointTransformerOutput(video=out.video.float(), audio=None if out.audio is None else out.audio.float())
 
     @torch.no_grad()
-    def caption_errors(self, model: JointDenoisingTransformer, clean: torch.Tensor, text: TextEmbeddings,
-                       task_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def caption_errors(self, clean: torch.Tensor, text: TextEmbeddings, cells: torch.Tensor | None = None
+                       ) -> torch.Tensor:
         """(B,) each clip's denoising error under its text, summed over `MATCH_LEVELS`, with the
         same noise for every clip: the lower, the better the text describes the clip (the
         denoiser as a classifier of its captions, Li et al. 2023). `clean`: video latents
-        (B, C, T, h, w) at the base size, scored as generation (no conditioning video)."""
+        (B, C, T, h, w) at the base size, scored as generation (no conditioning video) by the
+        `captioner`. `cells` (B, T, h, w), 0 or 1: average each clip's error over these
+        latent cells alone (its object's), not over the whole clip."""
+        model = self.captioner if self.captioner is not None else self.transformer
         scheduler, model = training_scheduler(self.scheduler), self.fast_copy(model)
         cond = torch.zeros(len(clean), clean.shape[1] + 1, *clean.shape[2:])
+        weights = torch.ones(clean[:, 0].shape) if cells is None else cells  # (B, T, h, w)
         generator = torch.Generator().manual_seed(0)
         error = torch.zeros(len(clean))
         for level in MATCH_LEVELS:
@@ -173,8 +182,9 @@ class StudioPipeline(DiffusionPipeline):
             audio = torch.randn((1, *self.latent_shapes(self.config.base_size)[1]), generator=generator)
             noisy, timesteps, target = noisy_and_target(scheduler, clean, noise, torch.full((len(clean),), level))
             out = self.predict(model, noisy, timesteps[0], text.tokens, text.mask, text.pooled,
-                               audio_latents=audio.expand(len(clean), -1, -1), video_cond=cond, task_ids=task_ids)
-            error += ((out.video - target) ** 2).flatten(1).mean(1)
+                               audio_latents=audio.expand(len(clean), -1, -1), video_cond=cond)
+            squared = ((out.video - target) ** 2).mean(1)  # (B, T, h, w)
+            error += (squared * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp(min=1)
         return error
 
     def denoise(self, model: JointDenoisingTransformer, velocity_for: Callable, video: torch.Tensor,
