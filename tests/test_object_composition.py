@@ -94,6 +94,7 @@ def test_touching_objects_split_by_colour_with_noise_and_soft_edges():
     assert red_mask[7, 10:22, 11:17].all() and not red_mask[7, 10:22, 20:30].any()
     assert yellow_mask[7, 10:22, 19:30].all() and not yellow_mask[7, 10:22, 4:17].any()
     assert np.abs(red[7, 12:20, 20:28].astype(int) - 120).max() < 40  # yellow painted over with the background
+    assert split_objects(rng.integers(0, 256, frames.shape, dtype=np.uint8)) == []  # no flat background
 
 
 def test_a_recoloured_object_keeps_the_sources_outline_and_nothing_else_changes():
@@ -107,7 +108,7 @@ def test_a_recoloured_object_keeps_the_sources_outline_and_nothing_else_changes(
     edited = source.astype(np.float32) + 6  # the decoder's drift everywhere
     edited[:, 3:14, 3:13] = blue - 10  # the red square turned blue, its edge blurred one pixel out
     edited[:, 24:30, 2:8] = (255, 0, 255)  # a stray blob where the source has none
-    out = recoloured(source, np.clip(edited, 0, 255).astype(np.uint8))
+    out = recoloured(source, np.clip(edited, 0, 255).astype(np.uint8), [mask for _, mask in split_objects(source)])
     shift = blue - 10 - red
     assert np.abs(out[:, 4:12, 4:12] - (blue - 10)).max() <= 1
     assert np.abs(out[:, 12, 4:12] - (red + gray) / 2 - shift / 2).max() <= 2  # the edge row: half the change

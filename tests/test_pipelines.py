@@ -208,7 +208,7 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
 def test_an_edit_of_colour_alone_recolours_the_sources_objects(tiny_pipelines):
     """Recolor and segment, object by object: the source, with each object the edit gave a
     new colour in that colour; no other pixel changes."""
-    from models.pipelines.object_composition import recoloured
+    from models.pipelines.object_composition import recoloured, split_objects
 
     _, edit = tiny_pipelines
     frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
@@ -218,12 +218,16 @@ def test_an_edit_of_colour_alone_recolours_the_sources_objects(tiny_pipelines):
         alone, others = edit.edited_object(frames, instruction)
         out = edit(frames, audio, instruction, seed=2, compose_objects=True, **FAST).frames[0]
         raw = edit(alone, audio, instruction, seed=2, compose_objects=False, keep_unedited_pixels=False, **FAST)
-        assert np.array_equal(out, recoloured(frames, np.where(others[..., None], frames, raw.frames[0])))
+        masks = [mask for _, mask in split_objects(frames)]
+        assert np.array_equal(out, recoloured(frames, np.where(others[..., None], frames, raw.frames[0]), masks))
         objects = np.zeros(frames.shape[:3], bool)
         objects[:, 3:11, 3:11] = objects[:, 19:27, 17:25] = True
         assert np.array_equal(out[~objects], frames[~objects])
         whole = edit(frames, audio, instruction, seed=2, compose_objects=True, keep_unedited_pixels=False, **FAST)
         assert np.array_equal(whole.frames[0], np.where(others[..., None], frames, raw.frames[0]))
+    noise = np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8)  # no objects on a background
+    assert np.array_equal(edit(noise, audio, "make the red square blue", seed=2, compose_objects=True, **FAST).frames,
+                          edit(noise, audio, "make the red square blue", seed=2, compose_objects=False, **FAST).frames)
 
 
 def test_caption_errors_read_the_captioner_over_the_cells_asked(tiny_checkpoint, tiny_pipelines):

@@ -42,7 +42,8 @@ class EditPipeline(StudioPipeline):
     names one object of a source showing several edits that object alone, the others
     painted out, and lays the others back from the source. Asked to recolour one of two
     objects, the edit transformer paints either or both (the binding failure of README,
-    Edits); alone, the object is unambiguous."""
+    Edits); alone, the object is unambiguous. An edit of colour alone then keeps the source's
+    outlines, which the decoder blurs."""
 
     def check_inputs(self, frames, audio, instruction, task, num_inference_steps, upsampler_steps, text_guidance,
                      video_guidance, num_candidates, seed) -> str:
@@ -96,7 +97,10 @@ class EditPipeline(StudioPipeline):
                  keep_audio: bool = False, keep_unedited_pixels: bool = True,
                  progress: ProgressCallback | None = None, compose_objects: bool | None = None) -> ClipOutput:
         """`compose_objects`: edit the object an instruction names alone (None: as the
-        checkpoint says)."""
+        checkpoint says). `keep_unedited_pixels`: an edit of one object gets the source's
+        pixels back where it left them nearly alone; object by object, a recolor or segment
+        edit is the source with the objects the edit recoloured in their new colours
+        (`object_composition.recoloured`)."""
         # 1. Check inputs, settle the task, choose seeds; object by object, keep the named
         #    object alone in the source.
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
@@ -154,15 +158,18 @@ class EditPipeline(StudioPipeline):
                                   num_inference_steps, total_steps, task_ids=task_ids[n:])
 
         # 6. Decode; keep the source's audio when asked, and, for an edit of one object, the
-        #    source's pixels where the edit left them nearly alone, and the other objects.
+        #    source's pixels where the edit left them nearly alone, and the other objects; an
+        #    edit of colour alone of a source showing a few objects is the source recoloured.
         out_frames, waveform = self.decode(video, audio_latents)
-        recolour = keep_unedited_pixels and compose_objects and task in COLOUR_TASKS
+        objects = ([mask for _, mask in composition.split_objects(sized)]
+                   if keep_unedited_pixels and compose_objects and task in COLOUR_TASKS else [])
+        recolour = 1 <= len(objects) <= composition.MAX_OBJECTS
         if keep_unedited_pixels and task in LOCAL_TASKS and not recolour:
             out_frames = keep_unedited(out_frames, sized if alone is None else alone[0])
         if alone is not None:
             out_frames = np.where(alone[1][None, ..., None], sized[None], out_frames)
         if recolour:
-            out_frames = np.stack([composition.recoloured(sized, edited) for edited in out_frames])
+            out_frames = np.stack([composition.recoloured(sized, edited, objects) for edited in out_frames])
         if keep_audio:
             waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)
         return ClipOutput(frames=out_frames, audio=waveform, seeds=seeds, fps=self.config.fps,

@@ -3,7 +3,8 @@ moving left and a blue square moving up on a navy background") is sampled as one
 object, all in one batch, and each stream's main object is laid over the background. Given a
 first frame, each stream starts from an image of its own object alone (`split_image`; the
 pipeline matches objects to phrases). An edit that names one object of several is made on that
-object alone (`split_objects`; the edit pipeline picks the object and lays the others back).
+object alone (`split_objects`; the edit pipeline picks the object and lays the others back), and
+an edit of colour alone recolours the source's own objects (`recoloured`).
 
 Why: the generator reads a caption as a bag of attributes. Asked for two objects, it gives one
 the other's colour, shape or motion and draws copies; asked for one, it gets colour, shape and
@@ -28,6 +29,7 @@ ONE_THING = ("a", "an", "one", "the", "something")  # first words of a phrase na
 MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is a batch row)
 IMAGE_FOREGROUND = 30.0  # RGB distance from the pixels' median colour beyond which a pixel is an object's
 MIN_OBJECT_PX = 4  # smaller regions of a frame are specks, not objects
+MIN_BACKGROUND_SHARE = 0.5  # of the pixels, at the background colour: else not objects on a flat background
 # Touching objects are told apart by colour: pixels within this RGB distance of a colour share
 # it (the world's palette colours lie at least 83 apart), measured this far inside a region.
 COLOUR_RADIUS = 40.0
@@ -103,9 +105,12 @@ def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     by one): the regions further than `IMAGE_FOREGROUND` from the background, connected over
     space and time, of at least `MIN_OBJECT_PX` pixels a frame on average, and where such a
     region holds objects of different colours that touch, each of them (`split_by_colour`).
-    Objects of one colour that touch in some frame come out as one."""
+    Objects of one colour that touch in some frame come out as one; frames that are not
+    mostly one flat colour (`MIN_BACKGROUND_SHARE`), as footage is, show none."""
     back = np.median(frames.reshape(-1, 3), 0)
     foreground = np.linalg.norm(frames - back, axis=-1) > IMAGE_FOREGROUND  # (T, H, W)
+    if foreground.mean() > 1 - MIN_BACKGROUND_SHARE:
+        return []
     labels, found = ndimage.label(foreground, structure=np.ones((3, 3, 3)))
     sizes = ndimage.sum(labels > 0, labels, index=np.arange(1, found + 1))
     min_count = MIN_OBJECT_PX * len(frames)
@@ -121,9 +126,9 @@ def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return objects
 
 
-def recoloured(source: np.ndarray, edited: np.ndarray) -> np.ndarray:
-    """The source frames (T, H, W, 3) uint8 with each of its objects (`split_objects`) that
-    the edited frames give a new colour (the median of the object's interior moved more than
+def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
+    """The source frames (T, H, W, 3) uint8 with each of its objects (masks (T, H, W) from
+    `split_objects`) that the edited frames give a new colour (the median of the object's interior moved more than
     `COLOUR_RADIUS`) in that colour, on the source's own outline: every pixel of the object
     moves by (new - old) in the share of it the object covers, read from how far it lies from
     the background towards the object's colour. For the edits that change an object's colour
@@ -132,7 +137,7 @@ def recoloured(source: np.ndarray, edited: np.ndarray) -> np.ndarray:
     and may draw a stray copy."""
     back = np.median(source.reshape(-1, 3), 0)
     out = source.astype(np.float32)
-    for _, mask in split_objects(source):
+    for mask in masks:
         interior = ndimage.binary_erosion(mask, ndimage.generate_binary_structure(2, 1)[None], iterations=EDGE_PX)
         if not interior.any():
             continue

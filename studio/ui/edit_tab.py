@@ -60,7 +60,8 @@ def build_edit_tab(studio: Studio) -> EditTab:
             keep_audio = gr.Checkbox(value=DEFAULTS["keep_audio"], label="Keep the source audio",
                                      info="off: regenerate the audio to match the edit")
             keep_pixels = gr.Checkbox(value=DEFAULTS["keep_unedited_pixels"], label="Keep unedited pixels",
-                                      info="edits of one object: pixels it left nearly alone stay the source's")
+                                      info="edits of one object: pixels it left nearly alone stay the source's "
+                                           "(recolor, segment: all but the recoloured objects')")
         run = gr.Button("Edit", variant="primary", elem_id="edit-run")
         gr.Examples(example_clips(), inputs=[source, instruction], label="Example sources")
         info = gr.Markdown()
@@ -103,7 +104,8 @@ def build_edit_tab(studio: Studio) -> EditTab:
             candidates: edits to make (seed, seed + 1, ...)
             keep_audio: keep the source audio instead of regenerating it
             keep_unedited_pixels: in an edit of one object (recolor, reshape, remove, add, segment), give the
-                pixels it left nearly alone the source's exact values
+                pixels it left nearly alone the source's exact values (recolor and segment: every pixel
+                but those of the objects the edit recoloured, recoloured on their own outlines)
         """
         outcome = studio.edit(video, instruction, seed, task, steps, text_guidance, video_guidance, candidates,
                               keep_audio, keep_unedited_pixels, progress=progress)
