@@ -30,6 +30,7 @@ MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is
 IMAGE_FOREGROUND = 30.0  # RGB distance from the pixels' median colour beyond which a pixel is an object's
 MIN_OBJECT_PX = 4  # smaller regions of a frame are specks, not objects
 MIN_BACKGROUND_SHARE = 0.5  # of the pixels, at the background colour: else not objects on a flat background
+CROSS = ndimage.generate_binary_structure(2, 1)[None]  # (1, 3, 3): a pixel and its four neighbours in its frame
 # Touching objects are told apart by colour: pixels within this RGB distance of a colour share
 # it (the world's palette colours lie at least 83 apart), measured this far inside a region.
 COLOUR_RADIUS = 40.0
@@ -70,9 +71,16 @@ def colour_steps(frames: np.ndarray) -> np.ndarray:
     f = frames.astype(np.float32)
     steps = np.zeros(f.shape[:3], np.float32)
     down, right = np.linalg.norm(np.diff(f, axis=1), axis=-1), np.linalg.norm(np.diff(f, axis=2), axis=-1)
-    for view, step in ((steps[:, 1:], down), (steps[:, :-1], down), (steps[:, :, 1:], right), (steps[:, :, :-1], right)):
+    for view, step in ((steps[:, 1:], down), (steps[:, :-1], down), (steps[:, :, 1:], right),
+                       (steps[:, :, :-1], right)):
         np.maximum(view, step, out=view)
     return steps
+
+
+def interior(mask: np.ndarray) -> np.ndarray:
+    """The pixels of mask (T, H, W) `EDGE_PX` in from its edge in each frame: past the blend of
+    an object's anti-aliased or blurred edge with what lies around it."""
+    return ndimage.binary_erosion(mask, CROSS, iterations=EDGE_PX)
 
 
 def split_by_colour(frames: np.ndarray, region: np.ndarray, min_count: int) -> list[np.ndarray]:
@@ -81,15 +89,14 @@ def split_by_colour(frames: np.ndarray, region: np.ndarray, min_count: int) -> l
     region's interior (`EDGE_PX` in from its edge, past the blend of anti-aliasing and blur,
     and not beside a step of colour, as where two objects meet), and each colour's pixels
     connected over space and time are a part. A region of one colour is one part."""
-    interior = ndimage.binary_erosion(region, ndimage.generate_binary_structure(2, 1)[None], iterations=EDGE_PX)
-    interior &= colour_steps(frames) < COLOUR_RADIUS  # not the blend where two objects meet
-    centres = colour_centres(frames[interior], min_count)
+    inside = interior(region) & (colour_steps(frames) < COLOUR_RADIUS)  # not where two objects meet
+    centres = colour_centres(frames[inside], min_count)
     if len(centres) < 2:
         return [region]
     colour = np.zeros(region.shape, np.int64)  # (T, H, W): 1 + the nearest centre in the interior
-    colour[interior] = 1 + np.linalg.norm(frames[interior][:, None] - centres, axis=-1).argmin(1)
-    for t in np.flatnonzero(interior.any((1, 2))):
-        nearest = ndimage.distance_transform_edt(~interior[t], return_distances=False, return_indices=True)
+    colour[inside] = 1 + np.linalg.norm(frames[inside][:, None] - centres, axis=-1).argmin(1)
+    for t in np.flatnonzero(inside.any((1, 2))):
+        nearest = ndimage.distance_transform_edt(~inside[t], return_distances=False, return_indices=True)
         colour[t] = np.where(region[t], colour[t][nearest[0], nearest[1]], 0)
     parts = []
     for c in range(1, len(centres) + 1):
@@ -116,32 +123,31 @@ def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     min_count = MIN_OBJECT_PX * len(frames)
     masks = [part for label in 1 + np.flatnonzero(sizes >= min_count)
              for part in split_by_colour(frames, labels == label, min_count)]
-    edge = ndimage.generate_binary_structure(2, 1)[None]  # grows each frame by one pixel
     objects = []
-    for mask in masks:
-        others = ndimage.binary_dilation(foreground & ~mask, edge) & ~mask
+    for mask in masks:  # each grown by one pixel in its frames
+        others = ndimage.binary_dilation(foreground & ~mask, CROSS) & ~mask
         alone = frames.copy()
         alone[others] = back.round().astype(np.uint8)
-        objects.append((alone, ndimage.binary_dilation(mask, edge)))
+        objects.append((alone, ndimage.binary_dilation(mask, CROSS)))
     return objects
 
 
 def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
     """The source frames (T, H, W, 3) uint8 with each of its objects (masks (T, H, W) from
-    `split_objects`) that the edited frames give a new colour (the median of the object's interior moved more than
-    `COLOUR_RADIUS`) in that colour, on the source's own outline: every pixel of the object
-    moves by (new - old) in the share of it the object covers, read from how far it lies from
-    the background towards the object's colour. For the edits that change an object's colour
+    `split_objects`) that the edited frames give a new colour (the median of the object's
+    interior moved more than `COLOUR_RADIUS`) in that colour, on the source's own outline:
+    every pixel of the object moves by (new - old) in the share of it the object covers, read
+    from how far it lies from the background towards the object's colour. For the edits that change an object's colour
     and nothing else (recolor, segment): the edit says which object and what colour, the
     source keeps everything else exact, where the decoder would blur a small object's edge
     and may draw a stray copy."""
     back = np.median(source.reshape(-1, 3), 0)
     out = source.astype(np.float32)
     for mask in masks:
-        interior = ndimage.binary_erosion(mask, ndimage.generate_binary_structure(2, 1)[None], iterations=EDGE_PX)
-        if not interior.any():
+        inside = interior(mask)
+        if not inside.any():
             continue
-        old, new = np.median(source[interior], 0), np.median(edited[interior], 0)
+        old, new = np.median(source[inside], 0), np.median(edited[inside], 0)
         if np.linalg.norm(new - old) <= COLOUR_RADIUS:
             continue
         towards = old - back
