@@ -108,9 +108,26 @@ def test_a_recoloured_object_keeps_the_sources_outline_and_nothing_else_changes(
     edited = source.astype(np.float32) + 6  # the decoder's drift everywhere
     edited[:, 3:14, 3:13] = blue - 10  # the red square turned blue, its edge blurred one pixel out
     edited[:, 24:30, 2:8] = (255, 0, 255)  # a stray blob where the source has none
-    out = recoloured(source, np.clip(edited, 0, 255).astype(np.uint8), [mask for _, mask in split_objects(source)])
+    out = recoloured(source, np.clip(edited, 0, 255).astype(np.uint8), [mask for _, mask in split_objects(source)],
+                     "objects")
     shift = blue - 10 - red
     assert np.abs(out[:, 4:12, 4:12] - (blue - 10)).max() <= 1
     assert np.abs(out[:, 12, 4:12] - (red + gray) / 2 - shift / 2).max() <= 2  # the edge row: half the change
     assert (out[:, 13] == source[:, 13]).all() and (out[:, :, 12:] == source[:, :, 12:]).all()  # green as it was
     assert (out[:, 24:30, 2:8] == source[:, 24:30, 2:8]).all()  # no stray blob
+
+
+def test_a_new_background_goes_behind_the_sources_own_outlines():
+    gray, red, navy = (np.array(c, np.float32) for c in ((120, 120, 120), (220, 40, 40), (25, 35, 90)))
+    source = np.tile(gray, (4, 32, 32, 1))
+    source[:, 4:12, 4:12] = red
+    source[:, 12, 4:12] = (red + gray) / 2  # an anti-aliased edge row, half covered
+    source = source.astype(np.uint8)
+    edited = np.tile(navy + 5, (4, 32, 32, 1))  # the new background, a little off
+    edited[:, 3:13, 3:13] = red - 15  # the object redrawn, blurred and a little darker
+    masks = [mask for _, mask in split_objects(source)]
+    out = recoloured(source, edited.astype(np.uint8), masks, "background")
+    assert (out[:, 4:12, 4:12] == source[:, 4:12, 4:12]).all()  # the object as it was
+    assert np.abs(out[:, 20:, :] - (navy + 5)).max() <= 1 and np.abs(out[:, :, 20:] - (navy + 5)).max() <= 1
+    assert np.abs(out[:, 12, 4:12] - (red + navy + 5) / 2).max() <= 2  # the edge row: half the change
+    assert np.array_equal(recoloured(source, edited.astype(np.uint8), masks, "objects"), source)  # objects: no change

@@ -205,9 +205,10 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     edit(frames, audio, "turn the red square into a circle", seed=2, **FAST)
 
 
-def test_an_edit_of_colour_alone_recolours_the_sources_objects(tiny_pipelines):
+def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(tiny_pipelines):
     """Recolor and segment, object by object: the source, with each object the edit gave a
-    new colour in that colour; no other pixel changes."""
+    new colour in that colour; no other pixel changes. Background: the source with the
+    edit's background colour behind its objects."""
     from models.pipelines.object_composition import recoloured, split_objects
 
     _, edit = tiny_pipelines
@@ -219,12 +220,17 @@ def test_an_edit_of_colour_alone_recolours_the_sources_objects(tiny_pipelines):
         out = edit(frames, audio, instruction, seed=2, compose_objects=True, **FAST).frames[0]
         raw = edit(alone, audio, instruction, seed=2, compose_objects=False, keep_unedited_pixels=False, **FAST)
         masks = [mask for _, mask in split_objects(frames)]
-        assert np.array_equal(out, recoloured(frames, np.where(others[..., None], frames, raw.frames[0]), masks))
+        assert np.array_equal(out, recoloured(frames, np.where(others[..., None], frames, raw.frames[0]), masks,
+                                              "objects"))
         objects = np.zeros(frames.shape[:3], bool)
         objects[:, 3:11, 3:11] = objects[:, 19:27, 17:25] = True
         assert np.array_equal(out[~objects], frames[~objects])
         whole = edit(frames, audio, instruction, seed=2, compose_objects=True, keep_unedited_pixels=False, **FAST)
         assert np.array_equal(whole.frames[0], np.where(others[..., None], frames, raw.frames[0]))
+    out = edit(frames, audio, "change the background to beige", seed=2, compose_objects=True, **FAST).frames[0]
+    raw = edit(frames, audio, "change the background to beige", seed=2, compose_objects=False, **FAST).frames[0]
+    assert np.array_equal(out, recoloured(frames, raw, masks, "background"))
+    assert np.array_equal(out[:, 5:9, 5:9], frames[:, 5:9, 5:9])  # an object's interior: covered, unchanged
     noise = np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8)  # no objects on a background
     assert np.array_equal(edit(noise, audio, "make the red square blue", seed=2, compose_objects=True, **FAST).frames,
                           edit(noise, audio, "make the red square blue", seed=2, compose_objects=False, **FAST).frames)

@@ -15,7 +15,8 @@ from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
 OBJECT_TASKS = LOCAL_TASKS - {"add"}  # name one object of the source: edited object by object
-COLOUR_TASKS = frozenset({"recolor", "segment"})  # change an object's colour alone: its outline is the source's
+# Edits that change colours alone, and of what (`object_composition.recoloured`): outlines stay the source's.
+COLOUR_TASKS = {"recolor": "objects", "segment": "objects", "background": "background"}
 
 
 def keep_unedited(frames: np.ndarray, source: np.ndarray, keep_below: float = 16, edit_above: float = 48,
@@ -42,8 +43,8 @@ class EditPipeline(StudioPipeline):
     names one object of a source showing several edits that object alone, the others
     painted out, and lays the others back from the source. Asked to recolour one of two
     objects, the edit transformer paints either or both (the binding failure of README,
-    Edits); alone, the object is unambiguous. An edit of colour alone then keeps the source's
-    outlines, which the decoder blurs."""
+    Edits); alone, the object is unambiguous. An edit of colours alone (`COLOUR_TASKS`) then
+    keeps the source's outlines, which the decoder blurs."""
 
     def check_inputs(self, frames, audio, instruction, task, num_inference_steps, upsampler_steps, text_guidance,
                      video_guidance, num_candidates, seed) -> str:
@@ -98,9 +99,9 @@ class EditPipeline(StudioPipeline):
                  progress: ProgressCallback | None = None, compose_objects: bool | None = None) -> ClipOutput:
         """`compose_objects`: edit the object an instruction names alone (None: as the
         checkpoint says). `keep_unedited_pixels`: an edit of one object gets the source's
-        pixels back where it left them nearly alone; object by object, a recolor or segment
-        edit is the source with the objects the edit recoloured in their new colours
-        (`object_composition.recoloured`)."""
+        pixels back where it left them nearly alone; object by object, a recolor, segment or
+        background edit is the source with the colours the edit changed, on the source's
+        outlines (`object_composition.recoloured`)."""
         # 1. Check inputs, settle the task, choose seeds; object by object, keep the named
         #    object alone in the source.
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
@@ -111,7 +112,7 @@ class EditPipeline(StudioPipeline):
         if compose_objects is None:
             compose_objects = self.config.compose_objects
         sized = None  # the source at the clip size, uint8 (T, H, W, 3): what an edit of one object keeps
-        if task in LOCAL_TASKS:
+        if task in LOCAL_TASKS or task in COLOUR_TASKS:
             sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)
             sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
         alone = self.edited_object(sized, instruction) if compose_objects and task in OBJECT_TASKS else None
@@ -159,7 +160,7 @@ class EditPipeline(StudioPipeline):
 
         # 6. Decode; keep the source's audio when asked, and, for an edit of one object, the
         #    source's pixels where the edit left them nearly alone, and the other objects; an
-        #    edit of colour alone of a source showing a few objects is the source recoloured.
+        #    edit of colours alone of a source showing a few objects is the source recoloured.
         out_frames, waveform = self.decode(video, audio_latents)
         objects = ([mask for _, mask in composition.split_objects(sized)]
                    if keep_unedited_pixels and compose_objects and task in COLOUR_TASKS else [])
@@ -169,7 +170,8 @@ class EditPipeline(StudioPipeline):
         if alone is not None:
             out_frames = np.where(alone[1][None, ..., None], sized[None], out_frames)
         if recolour:
-            out_frames = np.stack([composition.recoloured(sized, edited, objects) for edited in out_frames])
+            out_frames = np.stack([composition.recoloured(sized, edited, objects, COLOUR_TASKS[task])
+                                   for edited in out_frames])
         if keep_audio:
             waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)
         return ClipOutput(frames=out_frames, audio=waveform, seeds=seeds, fps=self.config.fps,

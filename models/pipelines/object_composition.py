@@ -4,7 +4,7 @@ object, all in one batch, and each stream's main object is laid over the backgro
 first frame, each stream starts from an image of its own object alone (`split_image`; the
 pipeline matches objects to phrases). An edit that names one object of several is made on that
 object alone (`split_objects`; the edit pipeline picks the object and lays the others back), and
-an edit of colour alone recolours the source's own objects (`recoloured`).
+an edit of colours alone recolours the source's own objects or background (`recoloured`).
 
 Why: the generator reads a caption as a bag of attributes. Asked for two objects, it gives one
 the other's colour, shape or motion and draws copies; asked for one, it gets colour, shape and
@@ -132,27 +132,33 @@ def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return objects
 
 
-def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
-    """The source frames (T, H, W, 3) uint8 with each of its objects (masks (T, H, W) from
-    `split_objects`) that the edited frames give a new colour (the median of the object's
-    interior moved more than `COLOUR_RADIUS`) in that colour, on the source's own outline:
-    every pixel of the object moves by (new - old) in the share of it the object covers, read
-    from how far it lies from the background towards the object's colour. For the edits that change an object's colour
-    and nothing else (recolor, segment): the edit says which object and what colour, the
-    source keeps everything else exact, where the decoder would blur a small object's edge
-    and may draw a stray copy."""
+def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], layer: str) -> np.ndarray:
+    """The source frames (T, H, W, 3) uint8 with the colours the edited frames changed, on the
+    source's own outlines. `layer` "objects": each object (masks (T, H, W) from
+    `split_objects`) whose interior's median the edit moved more than `COLOUR_RADIUS` takes the
+    new colour; "background": the background does, where the pixels no object touches moved as
+    far. A pixel moves by each change in the share of it that layer covers: an object's share
+    read from how far the source pixel lies from the background towards the object's colour.
+    For the edits that change colours and nothing else (recolor, segment, background): the
+    edit says what changes to what colour, the source keeps everything else exact, where the
+    decoder would blur a small object's edge and may draw a stray copy."""
     back = np.median(source.reshape(-1, 3), 0)
     out = source.astype(np.float32)
+    cover = np.zeros(source.shape[:3], np.float32)  # (T, H, W): the share of each pixel an object covers
     for mask in masks:
         inside = interior(mask)
         if not inside.any():
             continue
         old, new = np.median(source[inside], 0), np.median(edited[inside], 0)
-        if np.linalg.norm(new - old) <= COLOUR_RADIUS:
-            continue
         towards = old - back
-        share = np.clip((source[mask] - back) @ towards / max(towards @ towards, 1.0), 0, 1)[:, None]
-        out[mask] += share * (new - old)
+        share = np.clip((source[mask] - back) @ towards / max(towards @ towards, 1.0), 0, 1)
+        cover[mask] = np.maximum(cover[mask], share)
+        if layer == "objects" and np.linalg.norm(new - old) > COLOUR_RADIUS:
+            out[mask] += share[:, None] * (new - old)
+    bare = ~np.any([np.zeros(cover.shape, bool), *masks], axis=0)  # the pixels no object touches
+    new_back = np.median(edited[bare], 0)
+    if layer == "background" and np.linalg.norm(new_back - back) > COLOUR_RADIUS:
+        out += (1 - cover)[..., None] * (new_back - back)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 

@@ -61,7 +61,7 @@ def build_edit_tab(studio: Studio) -> EditTab:
                                      info="off: regenerate the audio to match the edit")
             keep_pixels = gr.Checkbox(value=DEFAULTS["keep_unedited_pixels"], label="Keep unedited pixels",
                                       info="edits of one object: pixels it left nearly alone stay the source's "
-                                           "(recolor, segment: all but the recoloured objects')")
+                                           "(recolor, segment, background: all but the colours it changed)")
         run = gr.Button("Edit", variant="primary", elem_id="edit-run")
         gr.Examples(example_clips(), inputs=[source, instruction], label="Example sources")
         info = gr.Markdown()
@@ -104,8 +104,8 @@ def build_edit_tab(studio: Studio) -> EditTab:
             candidates: edits to make (seed, seed + 1, ...)
             keep_audio: keep the source audio instead of regenerating it
             keep_unedited_pixels: in an edit of one object (recolor, reshape, remove, add, segment), give the
-                pixels it left nearly alone the source's exact values (recolor and segment: every pixel
-                but those of the objects the edit recoloured, recoloured on their own outlines)
+                pixels it left nearly alone the source's exact values (recolor, segment and background:
+                the source with the colours the edit changed, on the source's own outlines)
         """
         outcome = studio.edit(video, instruction, seed, task, steps, text_guidance, video_guidance, candidates,
                               keep_audio, keep_unedited_pixels, progress=progress)
