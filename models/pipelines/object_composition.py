@@ -155,10 +155,11 @@ def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], 
         cover[mask] = np.maximum(cover[mask], share)
         if layer == "objects" and np.linalg.norm(new - old) > COLOUR_RADIUS:
             out[mask] += share[:, None] * (new - old)
-    bare = ~np.any([np.zeros(cover.shape, bool), *masks], axis=0)  # the pixels no object touches
-    new_back = np.median(edited[bare], 0)
-    if layer == "background" and np.linalg.norm(new_back - back) > COLOUR_RADIUS:
-        out += (1 - cover)[..., None] * (new_back - back)
+    if layer == "background":
+        bare = ~np.any([np.zeros(cover.shape, bool), *masks], axis=0)  # the pixels no object touches
+        new_back = np.median(edited[bare], 0)
+        if np.linalg.norm(new_back - back) > COLOUR_RADIUS:
+            out += (1 - cover)[..., None] * (new_back - back)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
