@@ -10,6 +10,7 @@ import torch
 from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited
+from models.pipelines.object_composition import recoloured, split_objects
 from models.task_detection import detect_task
 from studio.world.edits import render_edit, sample_edit
 
@@ -189,7 +190,7 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     frames = np.tile(navy, (16, 32, 32, 1))
     frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
     audio = np.zeros(32_000, np.float32)
-    alone, others = edit.edited_object(frames, "turn the red square into a circle")
+    alone, others = edit.edited_object(split_objects(frames), "turn the red square into a circle")
     grown = [others[:, 3:11, 3:11].sum(), others[:, 19:27, 17:25].sum()]  # the tiny model names either square
     assert others.sum() == 16 * (8 * 8 - 4) and others.sum() in grown
     assert (alone[~others] == frames[~others]).all() and (alone[others] == navy).all()
@@ -209,14 +210,12 @@ def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(ti
     """Recolor and segment, object by object: the source, with each object the edit gave a
     new colour in that colour; no other pixel changes. Background: the source with the
     edit's background colour behind its objects."""
-    from models.pipelines.object_composition import recoloured, split_objects
-
     _, edit = tiny_pipelines
     frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
     frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
     audio = np.zeros(32_000, np.float32)
     for instruction in ("make the red square blue", "highlight the green square"):
-        alone, others = edit.edited_object(frames, instruction)
+        alone, others = edit.edited_object(split_objects(frames), instruction)
         out = edit(frames, audio, instruction, seed=2, compose_objects=True, **FAST).frames[0]
         raw = edit(alone, audio, instruction, seed=2, compose_objects=False, keep_unedited_pixels=False, **FAST)
         masks = [mask for _, mask in split_objects(frames)]
@@ -263,7 +262,7 @@ def test_an_edit_keeps_a_source_of_one_object_whole(tiny_pipelines):
     frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
     frames[:, 4:10, 4:10] = (230, 40, 40)
     audio = np.zeros(32_000, np.float32)
-    assert edit.edited_object(frames, "turn the square into a circle") is None
+    assert edit.edited_object(split_objects(frames), "turn the square into a circle") is None
     assert np.array_equal(
         edit(frames, audio, "turn the square into a circle", seed=2, compose_objects=True, **FAST).frames,
         edit(frames, audio, "turn the square into a circle", seed=2, **FAST).frames)

@@ -71,13 +71,13 @@ class EditPipeline(StudioPipeline):
         return task
 
     @torch.no_grad()
-    def edited_object(self, frames: np.ndarray, instruction: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def edited_object(self, objects: list[tuple[np.ndarray, np.ndarray]], instruction: str
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
         """(the source (T, H, W, 3) uint8 with only the object the instruction names left, mask
-        (T, H, W) of the other objects' pixels), or None when the source does not show two to
-        `MAX_OBJECTS` separate objects. The named object is the one whose denoising error,
-        over its own latent cells, the instruction lowers most against no text
+        (T, H, W) of the other objects' pixels), or None unless `objects` (the source's, from
+        `split_objects`) are two to `MAX_OBJECTS`. The named object is the one whose denoising
+        error, over its own latent cells, the instruction lowers most against no text
         (`caption_errors`)."""
-        objects = composition.split_objects(frames)
         k = len(objects)
         if not 2 <= k <= composition.MAX_OBJECTS:
             return None
@@ -115,7 +115,9 @@ class EditPipeline(StudioPipeline):
         if task in LOCAL_TASKS or task in COLOUR_TASKS:
             sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)
             sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-        alone = self.edited_object(sized, instruction) if compose_objects and task in OBJECT_TASKS else None
+        objects = (composition.split_objects(sized)
+                   if compose_objects and (task in OBJECT_TASKS or task in COLOUR_TASKS) else [])
+        alone = self.edited_object(objects, instruction) if compose_objects and task in OBJECT_TASKS else None
         if alone is not None:
             frames = alone[0]
 
@@ -162,15 +164,14 @@ class EditPipeline(StudioPipeline):
         #    source's pixels where the edit left them nearly alone, and the other objects; an
         #    edit of colours alone of a source showing a few objects is the source recoloured.
         out_frames, waveform = self.decode(video, audio_latents)
-        objects = ([mask for _, mask in composition.split_objects(sized)]
-                   if keep_unedited_pixels and compose_objects and task in COLOUR_TASKS else [])
-        recolour = 1 <= len(objects) <= composition.MAX_OBJECTS
+        recolour = keep_unedited_pixels and task in COLOUR_TASKS and 1 <= len(objects) <= composition.MAX_OBJECTS
         if keep_unedited_pixels and task in LOCAL_TASKS and not recolour:
             out_frames = keep_unedited(out_frames, sized if alone is None else alone[0])
         if alone is not None:
             out_frames = np.where(alone[1][None, ..., None], sized[None], out_frames)
         if recolour:
-            out_frames = np.stack([composition.recoloured(sized, edited, objects, COLOUR_TASKS[task])
+            masks = [mask for _, mask in objects]
+            out_frames = np.stack([composition.recoloured(sized, edited, masks, COLOUR_TASKS[task])
                                    for edited in out_frames])
         if keep_audio:
             waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)
