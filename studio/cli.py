@@ -158,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--keep-audio", action="store_true", help="keep the source audio instead of regenerating")
     edit.add_argument("--keep-unedited-pixels", action=argparse.BooleanOptionalAction, default=True,
                       help="in an edit of one object, give the pixels it left nearly alone the source's values; "
-                           "object by object, a recolor, segment or background edit is the source with the "
-                           "colours the edit changed, on the source's outlines (default: on)")
+                           "object by object, a recolor, segment, background or style edit is the source with the "
+                           "colours the edit changed, on the source's outlines; reverse shows the source's frames "
+                           "in the edit's order (default: on)")
     edit.add_argument("--compose-objects", action=argparse.BooleanOptionalAction, default=None,
                       help="edit the object an instruction names alone and lay the others back from the source "
                            "(default: as the model folder says; the shipped models do)")

@@ -109,7 +109,7 @@ def test_a_recoloured_object_keeps_the_sources_outline_and_nothing_else_changes(
     edited[:, 3:14, 3:13] = blue - 10  # the red square turned blue, its edge blurred one pixel out
     edited[:, 24:30, 2:8] = (255, 0, 255)  # a stray blob where the source has none
     out = recoloured(source, np.clip(edited, 0, 255).astype(np.uint8), [mask for _, mask in split_objects(source)],
-                     "objects")
+                     frozenset({"objects"}))
     shift = blue - 10 - red
     assert np.abs(out[:, 4:12, 4:12] - (blue - 10)).max() <= 1
     assert np.abs(out[:, 12, 4:12] - (red + gray) / 2 - shift / 2).max() <= 2  # the edge row: half the change
@@ -126,8 +126,30 @@ def test_a_new_background_goes_behind_the_sources_own_outlines():
     edited = np.tile(navy + 5, (4, 32, 32, 1))  # the new background, a little off
     edited[:, 3:13, 3:13] = red - 15  # the object redrawn, blurred and a little darker
     masks = [mask for _, mask in split_objects(source)]
-    out = recoloured(source, edited.astype(np.uint8), masks, "background")
+    out = recoloured(source, edited.astype(np.uint8), masks, frozenset({"background"}))
     assert (out[:, 4:12, 4:12] == source[:, 4:12, 4:12]).all()  # the object as it was
     assert np.abs(out[:, 20:, :] - (navy + 5)).max() <= 1 and np.abs(out[:, :, 20:] - (navy + 5)).max() <= 1
     assert np.abs(out[:, 12, 4:12] - (red + navy + 5) / 2).max() <= 2  # the edge row: half the change
-    assert np.array_equal(recoloured(source, edited.astype(np.uint8), masks, "objects"), source)  # objects: no change
+    assert np.array_equal(recoloured(source, edited.astype(np.uint8), masks, frozenset({"objects"})),
+                          source)  # objects: no change
+
+
+def test_a_grayscale_edit_recolours_objects_and_background_on_the_sources_outlines():
+    """Style changes every colour, each by however little: objects and background both take
+    the edit's, and a pixel half covered by an object ends halfway between the new two."""
+    beige, yellow = (np.array(c, np.float32) for c in ((225, 210, 170), (240, 220, 40)))
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    source = np.tile(beige, (4, 32, 32, 1))
+    source[:, 4:12, 4:12] = yellow
+    source[:, 12, 4:12] = (yellow + beige) / 2  # an anti-aliased edge row, half covered
+    source = source.astype(np.uint8)
+    edited = np.repeat((source.astype(np.float32) @ luma)[..., None], 3, -1)
+    edited[:, 3:14, 3:13] = 200  # the object's gray, its edge blurred one pixel out
+    masks = [mask for _, mask in split_objects(source)]
+    out = recoloured(source, edited.astype(np.uint8), masks, frozenset({"objects", "background"}), min_change=0)
+    back = np.round(beige @ luma)
+    assert (out[:, 4:12, 4:12] == 200).all() and np.abs(out[:, 20:] - back).max() <= 1
+    assert np.abs(out[:, 12, 4:12] - (200 + back) / 2).max() <= 1
+    drift = (source.astype(np.float32) + 20).clip(0, 255).astype(np.uint8)  # every colour moved 35 or less
+    assert np.array_equal(recoloured(source, drift, masks, frozenset({"objects", "background"})), source)
+    assert not np.array_equal(recoloured(source, drift, masks, frozenset({"objects", "background"}), 0), source)

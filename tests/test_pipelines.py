@@ -9,7 +9,7 @@ import torch
 
 from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
-from models.pipelines.edit_pipeline import keep_unedited
+from models.pipelines.edit_pipeline import keep_unedited, retimed
 from models.pipelines.object_composition import recoloured, split_objects
 from models.task_detection import detect_task
 from studio.world.edits import render_edit, sample_edit
@@ -165,6 +165,13 @@ def test_keep_unedited_restores_the_source_where_the_edit_changed_little():
     assert out.min() >= 100 and out.max() <= 220
 
 
+def test_retimed_shows_the_source_frame_nearest_each_edited_frame():
+    source = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    blurred = (source[::-1].astype(np.float32) * 0.8 + 20).astype(np.uint8)  # a reversal, decoded a little off
+    out = retimed(np.stack([blurred, source[[0, 0, 1, 1, 2, 2]]]), source)
+    assert np.array_equal(out[0], source[::-1]) and np.array_equal(out[1], source[[0, 0, 1, 1, 2, 2]])
+
+
 def test_local_edits_keep_unedited_pixels_and_whole_frame_edits_do_not(tiny_pipelines, monkeypatch):
     _, edit = tiny_pipelines
     source, _ = render_edit(sample_edit(np.random.default_rng(0), "recolor"), 32)
@@ -179,12 +186,17 @@ def test_local_edits_keep_unedited_pixels_and_whole_frame_edits_do_not(tiny_pipe
     whole_frame = edit(source.frames, source.audio, "make it grayscale", seed=2, **FAST)
     off = edit(source.frames, source.audio, "make the circle blue", seed=2, keep_unedited_pixels=False, **FAST)
     assert len(sources) == 1 and whole_frame.frames.any() and off.frames.any()
+    reversed_ = edit(source.frames, source.audio, "play it backwards", seed=2, num_candidates=2, **FAST)
+    raw = edit(source.frames, source.audio, "play it backwards", seed=2, num_candidates=2, keep_unedited_pixels=False,
+               **FAST)
+    assert np.array_equal(reversed_.frames, retimed(raw.frames, source.frames)) and len(sources) == 1
 
 
 def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeypatch):
     """Object by object, the transformer edits the source with only the named object in it
     (the one whose denoising error the instruction lowers most) and the others come back from
-    the source; a whole-frame task, a one-object source or composition off edit the source."""
+    the source; remove is shown the whole source, the others coming back all the same; a
+    whole-frame task, a one-object source or composition off edit the source."""
     _, edit = tiny_pipelines
     navy = np.array([20, 30, 90], np.uint8)
     frames = np.tile(navy, (16, 32, 32, 1))
@@ -199,6 +211,11 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     assert np.array_equal(composed.frames[0][others], frames[others])
     assert np.array_equal(composed.frames[0][~others], plain.frames[0][~others])
     assert np.array_equal(composed.audio, plain.audio)
+    _, others = edit.edited_object(split_objects(frames), "take out the red square")
+    removed = edit(frames, audio, "take out the red square", seed=2, compose_objects=True, **FAST)
+    raw = edit(frames, audio, "take out the red square", seed=2, compose_objects=False, keep_unedited_pixels=False,
+               **FAST)
+    assert np.array_equal(removed.frames[0], np.where(others[..., None], frames, keep_unedited(raw.frames, frames)[0]))
     monkeypatch.setattr(type(edit), "edited_object", lambda *a: pytest.fail("not an edit of one named object"))
     whole = edit(frames, audio, "make it grayscale", seed=2, compose_objects=True, **FAST)
     assert whole.frames.shape == (1, 16, 32, 32, 3)
@@ -209,7 +226,7 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
 def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(tiny_pipelines):
     """Recolor and segment, object by object: the source, with each object the edit gave a
     new colour in that colour; no other pixel changes. Background: the source with the
-    edit's background colour behind its objects."""
+    edit's background colour behind its objects. Style: every colour the edit's."""
     _, edit = tiny_pipelines
     frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
     frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
@@ -220,7 +237,7 @@ def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(ti
         raw = edit(alone, audio, instruction, seed=2, compose_objects=False, keep_unedited_pixels=False, **FAST)
         masks = [mask for _, mask in split_objects(frames)]
         assert np.array_equal(out, recoloured(frames, np.where(others[..., None], frames, raw.frames[0]), masks,
-                                              "objects"))
+                                              frozenset({"objects"})))
         objects = np.zeros(frames.shape[:3], bool)
         objects[:, 3:11, 3:11] = objects[:, 19:27, 17:25] = True
         assert np.array_equal(out[~objects], frames[~objects])
@@ -228,8 +245,11 @@ def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(ti
         assert np.array_equal(whole.frames[0], np.where(others[..., None], frames, raw.frames[0]))
     out = edit(frames, audio, "change the background to beige", seed=2, compose_objects=True, **FAST).frames[0]
     raw = edit(frames, audio, "change the background to beige", seed=2, compose_objects=False, **FAST).frames[0]
-    assert np.array_equal(out, recoloured(frames, raw, masks, "background"))
+    assert np.array_equal(out, recoloured(frames, raw, masks, frozenset({"background"})))
     assert np.array_equal(out[:, 5:9, 5:9], frames[:, 5:9, 5:9])  # an object's interior: covered, unchanged
+    out = edit(frames, audio, "make it grayscale", seed=2, compose_objects=True, **FAST).frames[0]
+    raw = edit(frames, audio, "make it grayscale", seed=2, compose_objects=False, **FAST).frames[0]
+    assert np.array_equal(out, recoloured(frames, raw, masks, frozenset({"objects", "background"}), min_change=0))
     noise = np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8)  # no objects on a background
     assert np.array_equal(edit(noise, audio, "make the red square blue", seed=2, compose_objects=True, **FAST).frames,
                           edit(noise, audio, "make the red square blue", seed=2, compose_objects=False, **FAST).frames)

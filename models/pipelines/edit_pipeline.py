@@ -15,8 +15,13 @@ from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
 OBJECT_TASKS = LOCAL_TASKS - {"add"}  # name one object of the source: edited object by object
+# Trained on scenes of two objects alone, remove leaves a lone object in place: it is shown the
+# whole source, and only the named object's pixels come from its edit.
+WHOLE_SOURCE_TASKS = frozenset({"remove"})
 # Edits that change colours alone, and of what (`object_composition.recoloured`): outlines stay the source's.
-COLOUR_TASKS = {"recolor": "objects", "segment": "objects", "background": "background"}
+COLOUR_TASKS = {"recolor": frozenset({"objects"}), "segment": frozenset({"objects"}),
+                "background": frozenset({"background"}), "style": frozenset({"objects", "background"})}
+TIMING_TASKS = frozenset({"reverse"})  # change when each frame is shown, not what it shows (`retimed`)
 
 
 def keep_unedited(frames: np.ndarray, source: np.ndarray, keep_below: float = 16, edit_above: float = 48,
@@ -34,6 +39,16 @@ def keep_unedited(frames: np.ndarray, source: np.ndarray, keep_below: float = 16
     return np.round(original + alpha * (edited - original)).astype(np.uint8)
 
 
+def retimed(frames: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Edited frames (N, T, H, W, 3) uint8 with each frame replaced by the source frame (of
+    (T, H, W, 3)) nearest it in mean squared difference: the edit says which moment of the
+    source each frame shows, the source's own frames show it, where the decoder would blur a
+    small object's outline."""
+    edited, original = frames.astype(np.float32).reshape(*frames.shape[:2], -1), source.astype(np.float32)
+    distance = ((edited[:, :, None] - original.reshape(1, 1, len(source), -1)) ** 2).mean(-1)  # (N, T, T)
+    return source[distance.argmin(-1)]
+
+
 class EditPipeline(StudioPipeline):
     """Dual classifier-free guidance: `video_guidance` pulls towards the source clip,
     `text_guidance` towards the instruction (InstructPix2Pix, eq. 3). An edit of one object
@@ -44,7 +59,8 @@ class EditPipeline(StudioPipeline):
     painted out, and lays the others back from the source. Asked to recolour one of two
     objects, the edit transformer paints either or both (the binding failure of README,
     Edits); alone, the object is unambiguous. An edit of colours alone (`COLOUR_TASKS`) then
-    keeps the source's outlines, which the decoder blurs."""
+    keeps the source's outlines, which the decoder blurs, and a reverse edit the source's
+    frames (`retimed`)."""
 
     def check_inputs(self, frames, audio, instruction, task, num_inference_steps, upsampler_steps, text_guidance,
                      video_guidance, num_candidates, seed) -> str:
@@ -97,11 +113,12 @@ class EditPipeline(StudioPipeline):
                  video_guidance: float = defaults.VIDEO_GUIDANCE, num_candidates: int = 1, seed: int | None = None,
                  keep_audio: bool = False, keep_unedited_pixels: bool = True,
                  progress: ProgressCallback | None = None, compose_objects: bool | None = None) -> ClipOutput:
-        """`compose_objects`: edit the object an instruction names alone (None: as the
-        checkpoint says). `keep_unedited_pixels`: an edit of one object gets the source's
-        pixels back where it left them nearly alone; object by object, a recolor, segment or
-        background edit is the source with the colours the edit changed, on the source's
-        outlines (`object_composition.recoloured`)."""
+        """`compose_objects`: edit the object an instruction names alone, or for remove in
+        the whole source, and lay the others back (None: as the checkpoint says). `keep_unedited_pixels`: an edit of one object gets the source's
+        pixels back where it left them nearly alone; object by object, a recolor, segment,
+        background or style edit is the source with the colours the edit changed, on the
+        source's outlines (`object_composition.recoloured`); a reverse edit shows the source's
+        frames in the edit's order."""
         # 1. Check inputs, settle the task, choose seeds; object by object, keep the named
         #    object alone in the source.
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
@@ -112,14 +129,15 @@ class EditPipeline(StudioPipeline):
         if compose_objects is None:
             compose_objects = self.config.compose_objects
         sized = None  # the source at the clip size, uint8 (T, H, W, 3): what an edit of one object keeps
-        if task in LOCAL_TASKS or task in COLOUR_TASKS:
+        if task in LOCAL_TASKS or task in COLOUR_TASKS or task in TIMING_TASKS:
             sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)
             sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
         objects = (composition.split_objects(sized)
                    if compose_objects and (task in OBJECT_TASKS or task in COLOUR_TASKS) else [])
         alone = self.edited_object(objects, instruction) if compose_objects and task in OBJECT_TASKS else None
-        if alone is not None:
-            frames = alone[0]
+        shown = sized  # the source the edit is shown, at the clip size
+        if alone is not None and task not in WHOLE_SOURCE_TASKS:
+            frames = shown = alone[0]
 
         # 2. Encode the instruction; the batch is [no source, no text] [source, no text] [source, text].
         text = self.encode_text([""] * (2 * n) + [instruction] * n)
@@ -162,16 +180,20 @@ class EditPipeline(StudioPipeline):
 
         # 6. Decode; keep the source's audio when asked, and, for an edit of one object, the
         #    source's pixels where the edit left them nearly alone, and the other objects; an
-        #    edit of colours alone of a source showing a few objects is the source recoloured.
+        #    edit of colours alone of a source showing a few objects is the source recoloured,
+        #    a reverse edit the source retimed.
         out_frames, waveform = self.decode(video, audio_latents)
         recolour = keep_unedited_pixels and task in COLOUR_TASKS and 1 <= len(objects) <= composition.MAX_OBJECTS
+        if keep_unedited_pixels and task in TIMING_TASKS:
+            out_frames = retimed(out_frames, sized)
         if keep_unedited_pixels and task in LOCAL_TASKS and not recolour:
-            out_frames = keep_unedited(out_frames, sized if alone is None else alone[0])
+            out_frames = keep_unedited(out_frames, shown)
         if alone is not None:
             out_frames = np.where(alone[1][None, ..., None], sized[None], out_frames)
         if recolour:
             masks = [mask for _, mask in objects]
-            out_frames = np.stack([composition.recoloured(sized, edited, masks, COLOUR_TASKS[task])
+            min_change = 0 if task == "style" else composition.COLOUR_RADIUS  # style changes every colour
+            out_frames = np.stack([composition.recoloured(sized, edited, masks, COLOUR_TASKS[task], min_change)
                                    for edited in out_frames])
         if keep_audio:
             waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)

@@ -132,15 +132,16 @@ def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return objects
 
 
-def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], layer: str) -> np.ndarray:
+def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], layers: frozenset[str],
+               min_change: float = COLOUR_RADIUS) -> np.ndarray:
     """The source frames (T, H, W, 3) uint8 with the colours the edited frames changed, on the
-    source's own outlines. `layer` "objects": each object (masks (T, H, W) from
-    `split_objects`) whose interior's median the edit moved more than `COLOUR_RADIUS` takes the
+    source's own outlines. In `layers` "objects": each object (masks (T, H, W) from
+    `split_objects`) whose interior's median the edit moved more than `min_change` takes the
     new colour; "background": the background does, where the pixels no object touches moved as
     far. A pixel moves by each change in the share of it that layer covers: an object's share
     read from how far the source pixel lies from the background towards the object's colour.
-    For the edits that change colours and nothing else (recolor, segment, background): the
-    edit says what changes to what colour, the source keeps everything else exact, where the
+    For the edits that change colours and nothing else (recolor, segment, background, style):
+    the edit says what changes to what colour, the source keeps everything else exact, where the
     decoder would blur a small object's edge and may draw a stray copy."""
     back = np.median(source.reshape(-1, 3), 0)
     out = source.astype(np.float32)
@@ -153,12 +154,12 @@ def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], 
         towards = old - back
         share = np.clip((source[mask] - back) @ towards / max(towards @ towards, 1.0), 0, 1)
         cover[mask] = np.maximum(cover[mask], share)
-        if layer == "objects" and np.linalg.norm(new - old) > COLOUR_RADIUS:
+        if "objects" in layers and np.linalg.norm(new - old) > min_change:
             out[mask] += share[:, None] * (new - old)
-    if layer == "background":
+    if "background" in layers:
         bare = ~np.any([np.zeros(cover.shape, bool), *masks], axis=0)  # the pixels no object touches
         new_back = np.median(edited[bare], 0)
-        if np.linalg.norm(new_back - back) > COLOUR_RADIUS:
+        if np.linalg.norm(new_back - back) > min_change:
             out += (1 - cover)[..., None] * (new_back - back)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 

@@ -61,7 +61,8 @@ def build_edit_tab(studio: Studio) -> EditTab:
                                      info="off: regenerate the audio to match the edit")
             keep_pixels = gr.Checkbox(value=DEFAULTS["keep_unedited_pixels"], label="Keep unedited pixels",
                                       info="edits of one object: pixels it left nearly alone stay the source's "
-                                           "(recolor, segment, background: all but the colours it changed)")
+                                           "(recolor, segment, background, style: all but the colours it changed; "
+                                           "reverse: the source's frames in the edit's order)")
         run = gr.Button("Edit", variant="primary", elem_id="edit-run")
         gr.Examples(example_clips(), inputs=[source, instruction], label="Example sources")
         info = gr.Markdown()
@@ -104,8 +105,9 @@ def build_edit_tab(studio: Studio) -> EditTab:
             candidates: edits to make (seed, seed + 1, ...)
             keep_audio: keep the source audio instead of regenerating it
             keep_unedited_pixels: in an edit of one object (recolor, reshape, remove, add, segment), give the
-                pixels it left nearly alone the source's exact values (recolor, segment and background:
-                the source with the colours the edit changed, on the source's own outlines)
+                pixels it left nearly alone the source's exact values (recolor, segment, background and
+                style: the source with the colours the edit changed, on the source's own outlines; reverse:
+                the source's frames in the order the edit shows them)
         """
         outcome = studio.edit(video, instruction, seed, task, steps, text_guidance, video_guidance, candidates,
                               keep_audio, keep_unedited_pixels, progress=progress)
