@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.pipelines.object_composition import (FOREGROUND_DISTANCE, lay_out, layout, object_clauses, recoloured,
-                                                  split_image, split_objects)
+                                                  split_image, split_objects, still_shown)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -153,3 +153,22 @@ def test_a_grayscale_edit_recolours_objects_and_background_on_the_sources_outlin
     drift = (source.astype(np.float32) + 20).clip(0, 255).astype(np.uint8)  # every colour moved 35 or less
     assert np.array_equal(recoloured(source, drift, masks, frozenset({"objects", "background"})), source)
     assert not np.array_equal(recoloured(source, drift, masks, frozenset({"objects", "background"}), 0), source)
+
+
+def test_the_objects_an_edit_did_not_remove_are_the_ones_laid_back():
+    """Remove: where the edit shows exactly one object gone (its interior the background's
+    colour, give or take the decoder's drift), the others are the ones kept; else the pick."""
+    gray = np.array((120, 120, 120), np.float32)
+    source = np.tile(gray, (4, 32, 32, 1))
+    source[:, 4:12, 4:12], source[:, 20:28, 18:26] = (220, 40, 40), (40, 180, 70)
+    source = source.astype(np.uint8)
+    masks = [mask for _, mask in split_objects(source)]
+    red = next(mask for mask in masks if mask[0, 8, 8])
+    green = next(mask for mask in masks if mask[0, 24, 22])
+    picked = np.zeros_like(red)
+    edited = source.copy()
+    edited[:, 4:12, 4:12] = gray + 12  # the red square removed, the background a little off
+    assert np.array_equal(still_shown(source, edited, masks, picked), green)
+    edited[:, 20:28, 18:26] = gray - 12  # both removed: the pick decides
+    assert still_shown(source, edited, masks, picked) is picked
+    assert still_shown(source, source, masks, picked) is picked  # none removed

@@ -10,7 +10,7 @@ import torch
 from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited, retimed
-from models.pipelines.object_composition import recoloured, split_objects
+from models.pipelines.object_composition import recoloured, split_objects, still_shown
 from models.task_detection import detect_task
 from studio.world.edits import render_edit, sample_edit
 
@@ -195,8 +195,9 @@ def test_local_edits_keep_unedited_pixels_and_whole_frame_edits_do_not(tiny_pipe
 def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeypatch):
     """Object by object, the transformer edits the source with only the named object in it
     (the one whose denoising error the instruction lowers most) and the others come back from
-    the source; remove is shown the whole source, the others coming back all the same; a
-    whole-frame task, a one-object source or composition off edit the source."""
+    the source; remove is shown the whole source, the others coming back all the same (those
+    it did not remove, where it removed one); a whole-frame task, a one-object source or
+    composition off edit the source."""
     _, edit = tiny_pipelines
     navy = np.array([20, 30, 90], np.uint8)
     frames = np.tile(navy, (16, 32, 32, 1))
@@ -215,7 +216,9 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     removed = edit(frames, audio, "take out the red square", seed=2, compose_objects=True, **FAST)
     raw = edit(frames, audio, "take out the red square", seed=2, compose_objects=False, keep_unedited_pixels=False,
                **FAST)
-    assert np.array_equal(removed.frames[0], np.where(others[..., None], frames, keep_unedited(raw.frames, frames)[0]))
+    edited = keep_unedited(raw.frames, frames)[0]
+    shown = still_shown(frames, edited, [mask for _, mask in split_objects(frames)], others)
+    assert np.array_equal(removed.frames[0], np.where(shown[..., None], frames, edited))
     monkeypatch.setattr(type(edit), "edited_object", lambda *a: pytest.fail("not an edit of one named object"))
     whole = edit(frames, audio, "make it grayscale", seed=2, compose_objects=True, **FAST)
     assert whole.frames.shape == (1, 16, 32, 32, 3)

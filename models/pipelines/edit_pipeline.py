@@ -16,7 +16,7 @@ from models.text_encoder import TextEmbeddings
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
 OBJECT_TASKS = LOCAL_TASKS - {"add"}  # name one object of the source: edited object by object
 # Trained on scenes of two objects alone, remove leaves a lone object in place: it is shown the
-# whole source, and only the named object's pixels come from its edit.
+# whole source, and where it removed exactly one object that one is named (`still_shown`).
 WHOLE_SOURCE_TASKS = frozenset({"remove"})
 # Edits that change colours alone, and of what (`object_composition.recoloured`): outlines stay the source's.
 COLOUR_TASKS = {"recolor": frozenset({"objects"}), "segment": frozenset({"objects"}),
@@ -189,7 +189,9 @@ class EditPipeline(StudioPipeline):
         if keep_unedited_pixels and task in LOCAL_TASKS and not recolour:
             out_frames = keep_unedited(out_frames, shown)
         if alone is not None:
-            out_frames = np.where(alone[1][None, ..., None], sized[None], out_frames)
+            others = np.stack([composition.still_shown(sized, edited, [mask for _, mask in objects], alone[1])
+                               if task in WHOLE_SOURCE_TASKS else alone[1] for edited in out_frames])
+            out_frames = np.where(others[..., None], sized[None], out_frames)
         if recolour:
             masks = [mask for _, mask in objects]
             min_change = 0 if task == "style" else composition.COLOUR_RADIUS  # style changes every colour

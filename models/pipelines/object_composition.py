@@ -164,6 +164,20 @@ def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], 
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+def still_shown(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], otherwise: np.ndarray
+                ) -> np.ndarray:
+    """Where the edited frames (T, H, W, 3) show exactly one of the source's objects (masks
+    (T, H, W) from `split_objects`) gone, the mask of the others; else `otherwise`. An object
+    is gone where the median of its interior lies within `COLOUR_RADIUS` of the source's
+    background colour. For remove: the object the edit removed is the one it was asked to."""
+    back = np.median(source.reshape(-1, 3), 0)
+    insides = [interior(mask) for mask in masks]
+    gone = [inside.any() and np.linalg.norm(np.median(edited[inside], 0) - back) < COLOUR_RADIUS for inside in insides]
+    if sum(gone) != 1:
+        return otherwise
+    return np.any([mask for mask, g in zip(masks, gone) if not g], axis=0)
+
+
 def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:
     """The first frame (H, W, 3) uint8 as `count` images of one object each (`split_objects`),
     or None unless it shows exactly `count` objects."""
