@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "colours the edit changed, on the source's outlines; reverse shows the source's frames "
                            "in the edit's order (default: on)")
     edit.add_argument("--compose-objects", action=argparse.BooleanOptionalAction, default=None,
-                      help="edit the object an instruction names alone and lay the others back from the source "
-                           "(default: as the model folder says; the shipped models do)")
+                      help="edit the object an instruction names alone (remove: in the whole source) and lay the "
+                           "others back from the source (default: as the model folder says; the shipped models do)")
     _add_model_options(edit, defaults.EDIT_STEPS)
     edit.set_defaults(run=_edit)
 

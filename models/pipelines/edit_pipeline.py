@@ -114,13 +114,14 @@ class EditPipeline(StudioPipeline):
                  keep_audio: bool = False, keep_unedited_pixels: bool = True,
                  progress: ProgressCallback | None = None, compose_objects: bool | None = None) -> ClipOutput:
         """`compose_objects`: edit the object an instruction names alone, or for remove in
-        the whole source, and lay the others back (None: as the checkpoint says). `keep_unedited_pixels`: an edit of one object gets the source's
-        pixels back where it left them nearly alone; object by object, a recolor, segment,
-        background or style edit is the source with the colours the edit changed, on the
-        source's outlines (`object_composition.recoloured`); a reverse edit shows the source's
-        frames in the edit's order."""
+        the whole source, and lay the others back (None: as the checkpoint says).
+        `keep_unedited_pixels`: an edit of one object gets the source's pixels back where it
+        left them nearly alone; object by object, a recolor, segment, background or style edit
+        is the source with the colours the edit changed, on the source's outlines
+        (`object_composition.recoloured`); a reverse edit shows the source's frames in the
+        edit's order (`retimed`)."""
         # 1. Check inputs, settle the task, choose seeds; object by object, keep the named
-        #    object alone in the source.
+        #    object alone in the source (remove: all of it).
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
                                  text_guidance, video_guidance, num_candidates, seed)
         seeds = self.seeds_for(seed, num_candidates)
@@ -183,17 +184,17 @@ class EditPipeline(StudioPipeline):
         #    edit of colours alone of a source showing a few objects is the source recoloured,
         #    a reverse edit the source retimed.
         out_frames, waveform = self.decode(video, audio_latents)
+        masks = [mask for _, mask in objects]
         recolour = keep_unedited_pixels and task in COLOUR_TASKS and 1 <= len(objects) <= composition.MAX_OBJECTS
         if keep_unedited_pixels and task in TIMING_TASKS:
             out_frames = retimed(out_frames, sized)
         if keep_unedited_pixels and task in LOCAL_TASKS and not recolour:
             out_frames = keep_unedited(out_frames, shown)
         if alone is not None:
-            others = np.stack([composition.still_shown(sized, edited, [mask for _, mask in objects], alone[1])
+            others = np.stack([composition.still_shown(sized, edited, masks, alone[1])
                                if task in WHOLE_SOURCE_TASKS else alone[1] for edited in out_frames])
             out_frames = np.where(others[..., None], sized[None], out_frames)
         if recolour:
-            masks = [mask for _, mask in objects]
             min_change = 0 if task == "style" else composition.COLOUR_RADIUS  # style changes every colour
             out_frames = np.stack([composition.recoloured(sized, edited, masks, COLOUR_TASKS[task], min_change)
                                    for edited in out_frames])

@@ -171,8 +171,8 @@ def still_shown(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray],
     is gone where the median of its interior lies within `COLOUR_RADIUS` of the source's
     background colour. For remove: the object the edit removed is the one it was asked to."""
     back = np.median(source.reshape(-1, 3), 0)
-    insides = [interior(mask) for mask in masks]
-    gone = [inside.any() and np.linalg.norm(np.median(edited[inside], 0) - back) < COLOUR_RADIUS for inside in insides]
+    gone = [inside.any() and np.linalg.norm(np.median(edited[inside], 0) - back) < COLOUR_RADIUS
+            for inside in map(interior, masks)]
     if sum(gone) != 1:
         return otherwise
     return np.any([mask for mask, g in zip(masks, gone) if not g], axis=0)
