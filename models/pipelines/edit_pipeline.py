@@ -18,9 +18,12 @@ OBJECT_TASKS = LOCAL_TASKS - {"add"}  # name one object of the source: edited ob
 # Trained on scenes of two objects alone, remove leaves a lone object in place: it is shown the
 # whole source, and where it removed exactly one object that one is named (`still_shown`).
 WHOLE_SOURCE_TASKS = frozenset({"remove"})
-# Edits that change colours alone, and of what (`object_composition.recoloured`): outlines stay the source's.
-COLOUR_TASKS = {"recolor": frozenset({"objects"}), "segment": frozenset({"objects"}),
-                "background": frozenset({"background"}), "style": frozenset({"objects", "background"})}
+# Edits that change colours alone (`object_composition.recoloured`; outlines stay the source's): of
+# what, and how far (RGB) a colour must move to count as changed. Style changes every colour.
+COLOUR_TASKS = {"recolor": (frozenset({"objects"}), composition.COLOUR_RADIUS),
+                "segment": (frozenset({"objects"}), composition.COLOUR_RADIUS),
+                "background": (frozenset({"background"}), composition.COLOUR_RADIUS),
+                "style": (frozenset({"objects", "background"}), 0.0)}
 TIMING_TASKS = frozenset({"reverse"})  # change when each frame is shown, not what it shows (`retimed`)
 
 
@@ -195,8 +198,7 @@ class EditPipeline(StudioPipeline):
                                if task in WHOLE_SOURCE_TASKS else alone[1] for edited in out_frames])
             out_frames = np.where(others[..., None], sized[None], out_frames)
         if recolour:
-            min_change = 0 if task == "style" else composition.COLOUR_RADIUS  # style changes every colour
-            out_frames = np.stack([composition.recoloured(sized, edited, masks, COLOUR_TASKS[task], min_change)
+            out_frames = np.stack([composition.recoloured(sized, edited, masks, *COLOUR_TASKS[task])
                                    for edited in out_frames])
         if keep_audio:
             waveform = np.repeat(audio[None].astype(np.float32), n, axis=0)
