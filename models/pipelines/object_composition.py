@@ -106,6 +106,12 @@ def split_by_colour(frames: np.ndarray, region: np.ndarray, min_count: int) -> l
     return parts
 
 
+def background_colour(frames: np.ndarray) -> np.ndarray:
+    """(3,) the median colour of frames (..., 3): on a flat background with objects on it, the
+    background's."""
+    return np.median(frames.reshape(-1, 3), 0)
+
+
 def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each object of frames (T, H, W, 3) uint8 as (the frames with every other object painted
     over with the background, the median colour; mask (T, H, W) of the object's pixels grown
@@ -114,7 +120,7 @@ def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     region holds objects of different colours that touch, each of them (`split_by_colour`).
     Objects of one colour that touch in some frame come out as one; frames that are not
     mostly one flat colour (`MIN_BACKGROUND_SHARE`), as footage is, show none."""
-    back = np.median(frames.reshape(-1, 3), 0)
+    back = background_colour(frames)
     foreground = np.linalg.norm(frames - back, axis=-1) > IMAGE_FOREGROUND  # (T, H, W)
     if foreground.mean() > 1 - MIN_BACKGROUND_SHARE:
         return []
@@ -143,7 +149,7 @@ def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], 
     For the edits that change colours and nothing else (recolor, segment, background, style):
     the edit says what changes to what colour, the source keeps everything else exact, where the
     decoder would blur a small object's edge and may draw a stray copy."""
-    back = np.median(source.reshape(-1, 3), 0)
+    back = background_colour(source)
     out = source.astype(np.float32)
     cover = np.zeros(source.shape[:3], np.float32)  # (T, H, W): the share of each pixel an object covers
     for mask in masks:
@@ -170,7 +176,7 @@ def still_shown(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray],
     (T, H, W) from `split_objects`) gone, the mask of the others; else `otherwise`. An object
     is gone where the median of its interior lies within `COLOUR_RADIUS` of the source's
     background colour. For remove: the object the edit removed is the one it was asked to."""
-    back = np.median(source.reshape(-1, 3), 0)
+    back = background_colour(source)
     gone = [inside.any() and np.linalg.norm(np.median(edited[inside], 0) - back) < COLOUR_RADIUS
             for inside in map(interior, masks)]
     if sum(gone) != 1:
