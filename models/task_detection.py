@@ -8,6 +8,8 @@ tests/test_pipelines.py.
 
 import re
 
+# Words after the object in an add instruction that say where or that it is one more, not what it is.
+ADD_TAIL = r"\s+((in|into|to|on) (the|this) (scene|video|clip|frame|picture)|too|as well|also)$"
 SHAPE_WORDS = r"(circle|square|triangle|disc|disk|ball|dot|box|block|rectangle|pyramid|wedge)"
 RULES = (
     ("reverse", r"\b(backwards?|reverse[ds]?|rewind|in reverse)\b"),
@@ -31,3 +33,15 @@ def detect_task(instruction: str) -> str | None:
         if re.search(pattern, text):
             return task
     return None
+
+
+def added_object(instruction: str) -> str | None:
+    """The phrase naming the object an add instruction asks for, from its first "a", "an" or
+    "one" ("put a red circle moving left in the scene" -> "a red circle moving left"), or None
+    where no such word starts it: what the generator is asked to draw (README: Add by
+    generation)."""
+    words = " ".join(instruction.lower().split()).rstrip(" .!").split(" ")
+    start = next((i for i, word in enumerate(words) if word in ("a", "an", "one")), None)
+    if start is None:
+        return None
+    return re.sub(ADD_TAIL, "", " ".join(words[start:])) or None

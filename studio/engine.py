@@ -79,7 +79,7 @@ class Engine:
                 edit_transformer = components.pop("edit_transformer", None)
                 generate = GeneratePipeline(**components, **clip_format)
                 if edit_transformer is not None:
-                    components.update(transformer=edit_transformer, captioner=generate.transformer)
+                    components.update(transformer=edit_transformer, generation_transformer=generate.transformer)
                 edit = EditPipeline(**components, **clip_format)
                 for pipe in (generate, edit):
                     pipe.set_progress_bar_config(disable=True)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.pipelines.object_composition import (FOREGROUND_DISTANCE, lay_out, layout, object_clauses, recoloured,
-                                                  split_image, split_objects, still_shown)
+from models.pipelines.object_composition import (FOREGROUND_DISTANCE, clear_offset, laid_over, lay_out, layout,
+                                                  object_clauses, recoloured, split_image, split_objects, still_shown)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -172,3 +172,44 @@ def test_the_objects_an_edit_did_not_remove_are_the_ones_laid_back():
     edited[:, 20:28, 18:26] = gray - 12  # both removed: the pick decides
     assert still_shown(source, edited, masks, picked) is picked
     assert still_shown(source, source, masks, picked) is picked  # none removed
+
+
+def test_the_shortest_shift_clear_of_the_others_inside_the_frame():
+    mask, occupied = np.zeros((3, 16, 16), bool), np.zeros((3, 16, 16), bool)
+    mask[:, 6:10, 6:10] = True
+    assert clear_offset(mask, occupied) == (0, 0)  # nothing in the way
+    occupied[:, 4:12, 4:9] = True
+    assert clear_offset(mask, occupied) == (0, 3)  # right of the block: its last column is 8
+    occupied[:, :, 9:] = True  # everything right of column 8 taken too: left of the block
+    assert clear_offset(mask, occupied) == (0, -6)
+    assert clear_offset(mask, np.ones_like(occupied)) == (0, 0)  # nowhere clear: left where it is
+    moving = np.zeros((3, 16, 16), bool)
+    for t in range(3):
+        moving[t, 2:6, 2 + 4 * t:6 + 4 * t] = True  # sweeps right to column 13
+    blocked = np.zeros_like(moving)
+    blocked[2, 2:6, 10:14] = True  # only its last frame is in the way
+    dy, dx = clear_offset(moving, blocked)
+    assert (dy, dx) == (4, 0) and not (np.roll(moving, (dy, dx), axis=(1, 2)) & blocked).any()
+
+
+def test_an_added_object_is_laid_clear_of_the_sources_own_with_its_purest_colour():
+    """The generated clip's main object (not a stray speck) is moved the shortest way clear of
+    the source's objects and laid over the source's background, which elsewhere stays exact;
+    its colour is its purest pixels', where a blurred small object's middle is dimmer."""
+    navy, black = np.array((20, 30, 90), np.float32), np.array((10, 10, 10), np.float32)
+    source = np.tile(navy, (4, 32, 32, 1))
+    source[:, 10:20, 4:14] = (220, 40, 40)  # the source's red square
+    source = source.astype(np.uint8)
+    made = np.tile(black, (4, 32, 32, 1))
+    made[:, 11:19, 8:16] = (180, 170, 30)
+    made[:, 13:17, 10:14] = (240, 220, 40)  # the yellow object, dimmer at its rim
+    made[:, 28:30, 28:30] = (60, 60, 200)  # a faint stray speck
+    made = made.astype(np.uint8)
+    out = laid_over(source, made)
+    yellow = np.linalg.norm(out.astype(np.float32) - (240, 220, 40), axis=-1) < 10
+    rows, cols = np.nonzero(yellow[0])
+    assert cols.min() >= 14 + 2 and rows.min() == 13  # moved right, clear of the red square by 2 pixels
+    changed = np.any(out != source, axis=-1)
+    assert changed.sum() == 4 * 8 * 8  # the object's pixels alone: no speck, nothing else
+    assert np.array_equal(out[:, 10:20, 4:14], source[:, 10:20, 4:14])
+    assert laid_over(source, np.tile(black, (4, 32, 32, 1)).astype(np.uint8)) is None  # no object drawn

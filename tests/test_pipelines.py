@@ -11,7 +11,7 @@ from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited, retimed
 from models.pipelines.object_composition import recoloured, split_objects, still_shown
-from models.task_detection import detect_task
+from models.task_detection import added_object, detect_task
 from studio.world.edits import render_edit, sample_edit
 
 FAST = dict(num_inference_steps=2, upsampler_steps=1)
@@ -258,14 +258,14 @@ def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(ti
                           edit(noise, audio, "make the red square blue", seed=2, compose_objects=False, **FAST).frames)
 
 
-def test_caption_errors_read_the_captioner_over_the_cells_asked(tiny_checkpoint, tiny_pipelines):
+def test_caption_errors_read_the_generation_transformer_over_the_cells_asked(tiny_checkpoint, tiny_pipelines):
     """The edit pipeline tells objects apart with the generator's captions where it is given
     it, and over each object's own latent cells."""
     from models.pipelines import EditPipeline
 
     _, edit = tiny_pipelines
     components, clip_format = load_components(tiny_checkpoint)
-    captioner = type(components["transformer"]).from_config(components["transformer"].config).eval()
+    generator = type(components["transformer"]).from_config(components["transformer"].config).eval()
     shape = edit.latent_shapes(edit.config.base_size)[0]  # (C, T, h, w)
     clean = torch.randn((2, *shape), generator=torch.Generator().manual_seed(0))
     text = edit.encode_text(["a red square", "a blue circle"])
@@ -274,10 +274,52 @@ def test_caption_errors_read_the_captioner_over_the_cells_asked(tiny_checkpoint,
     left = torch.zeros(2, *shape[1:])
     left[..., : shape[-1] // 2] = 1
     assert not torch.allclose(edit.caption_errors(clean, text, left), whole)
-    with_captioner = EditPipeline(**components, captioner=captioner, **clip_format).caption_errors(clean, text)
-    assert not torch.allclose(with_captioner, whole)
-    assert torch.equal(with_captioner, EditPipeline(**{**components, "transformer": captioner}, **clip_format)
-                       .caption_errors(clean, text))
+    with_generator = EditPipeline(**components, generation_transformer=generator, **clip_format)
+    assert not torch.allclose(with_generator.caption_errors(clean, text), whole)
+    alone = EditPipeline(**{**components, "transformer": generator}, **clip_format)
+    assert torch.equal(with_generator.caption_errors(clean, text), alone.caption_errors(clean, text))
+    assert with_generator.generation.transformer is generator
+
+
+def test_an_add_edit_lays_the_generators_object_over_the_source(tiny_pipelines, monkeypatch):
+    """Object by object, add asks the generation pipeline for the object the instruction names
+    and lays it over the source (its tone mixed in); where the generator draws none, or the
+    instruction names no "a ...", or composition is off, the edit transformer adds it."""
+    from models.pipelines.generate_pipeline import GeneratePipeline
+    from models.pipelines.object_composition import laid_over
+    from models.pipelines.studio_pipeline import ClipOutput
+
+    generate, edit = tiny_pipelines
+    assert isinstance(edit.generation, GeneratePipeline) and edit.generation.transformer is edit.transformer
+    assert np.array_equal(edit.generation("a red circle", seed=1, compose_objects=True, **FAST).frames,
+                          generate("a red circle", seed=1, compose_objects=True, **FAST).frames)
+    navy = np.array([20, 30, 90], np.uint8)
+    frames = np.tile(navy, (16, 32, 32, 1))
+    frames[:, 4:12, 4:12] = (230, 40, 40)
+    audio = np.full(32_000, 0.1, np.float32)
+    drawn = np.zeros((1, 16, 32, 32, 3), np.uint8)
+    drawn[:, :, 20:28, 6:14] = (240, 220, 40)
+    asked = []
+
+    def draw(prompt, **kwargs):
+        asked.append((prompt, kwargs["seed"], kwargs["num_inference_steps"]))
+        return ClipOutput(frames=drawn, audio=np.full((1, 32_000), 0.95, np.float32), seeds=[kwargs["seed"]],
+                          fps=8.0, sample_rate_hz=16_000)
+
+    monkeypatch.setitem(edit.__dict__, "generation", draw)
+    out = edit(frames, audio, "put a small yellow square moving up in the scene", seed=3, compose_objects=True, **FAST)
+    assert asked == [("a small yellow square moving up", 3, 2)] and out.task == "add" and out.seeds == [3]
+    assert np.array_equal(out.frames[0], laid_over(frames, drawn[0])) and not np.array_equal(out.frames[0], frames)
+    assert np.allclose(out.audio, 1.0)  # 0.1 + 0.95, clipped as the world mixes tones
+    kept = edit(frames, audio, "add a small yellow square", seed=3, compose_objects=True, keep_audio=True, **FAST)
+    assert np.array_equal(kept.audio[0], audio)
+    by_transformer = edit(frames, audio, "add a small yellow square", seed=3, compose_objects=False, **FAST)
+    assert len(asked) == 2 and not np.array_equal(by_transformer.frames, out.frames)
+    drawn[:] = 0  # nothing drawn: the edit transformer adds it
+    nothing = edit(frames, audio, "add a small yellow square", seed=3, compose_objects=True, **FAST)
+    assert len(asked) == 3 and np.array_equal(nothing.frames, by_transformer.frames)
+    edit(frames, audio, "add stars", task="add", seed=3, compose_objects=True, **FAST)
+    assert len(asked) == 3
 
 
 def test_an_edit_keeps_a_source_of_one_object_whole(tiny_pipelines):
@@ -387,6 +429,17 @@ PARAPHRASES = {
     "reverse": ["run the clip in reverse", "play this backwards", "reverse the clip", "rewind it",
                 "make the video play backwards"],
 }
+
+
+@pytest.mark.parametrize("instruction, phrase", [
+    ("put a small red circle moving left in the scene", "a small red circle moving left"),
+    ("Include a large blue square moving up too.", "a large blue square moving up"),
+    ("also show an orange triangle", "an orange triangle"),
+    ("insert one green disc as well", "one green disc"),
+    ("add stars", None),
+])
+def test_an_add_instruction_names_its_object_from_its_first_article(instruction, phrase):
+    assert added_object(instruction) == phrase
 
 
 def test_task_detection_on_unseen_wordings_is_at_least_95_percent():

@@ -1,6 +1,8 @@
 """Instruction-guided video editing (Movie Gen Edit): the source clip is the conditioning
 video, the task embedding says which edit, and guidance follows InstructPix2Pix."""
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -8,9 +10,10 @@ from scipy.ndimage import uniform_filter
 
 from models import sampling_defaults as defaults
 from models.pipelines import object_composition as composition
+from models.pipelines.generate_pipeline import GeneratePipeline
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
-from models.task_detection import detect_task
+from models.task_detection import added_object, detect_task
 from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
@@ -109,6 +112,31 @@ class EditPipeline(StudioPipeline):
         named = int(torch.argmin(error[:k] - error[k:]))
         return objects[named][0], np.any([mask for i, (_, mask) in enumerate(objects) if i != named], axis=0)
 
+    @functools.cached_property
+    def generation(self) -> GeneratePipeline:
+        """The generate pipeline an add edit draws its object with (`added`)."""
+        return self.sibling(GeneratePipeline)
+
+    @torch.no_grad()
+    def added(self, sized: np.ndarray, audio: np.ndarray, phrase: str, seed: int | None, num_candidates: int,
+              num_inference_steps: int, upsampler_steps: int, keep_audio: bool,
+              progress: ProgressCallback | None) -> ClipOutput | None:
+        """An add edit by generation: the generation transformer draws the object `phrase`
+        names alone, as one stream of an object-by-object prompt (at generation's guidance),
+        and it is laid over the source (`sized`, uint8 (T, H, W, 3) at the clip size;
+        `object_composition.laid_over`), its tone mixed into the source's sound. None where
+        a candidate's clip shows no object. The edit transformer, asked to add one, mostly
+        drew a circle, or one standing still (README: Add by generation)."""
+        made = self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
+                                num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
+        frames = [composition.laid_over(sized, clip) for clip in made.frames]
+        if any(f is None for f in frames):
+            return None
+        source_audio = np.repeat(audio[None].astype(np.float32), num_candidates, axis=0)
+        waveform = source_audio if keep_audio else composition.mix(np.concatenate([source_audio, made.audio]), 2)
+        return ClipOutput(frames=np.stack(frames), audio=waveform, seeds=made.seeds,
+                          fps=self.config.fps, sample_rate_hz=self.config.sample_rate_hz, task="add")
+
     @torch.no_grad()
     def __call__(self, frames: np.ndarray, audio: np.ndarray, instruction: str, task: str | None = None,
                  num_inference_steps: int = defaults.EDIT_STEPS,
@@ -136,6 +164,12 @@ class EditPipeline(StudioPipeline):
         if task in LOCAL_TASKS or task in COLOUR_TASKS or task in TIMING_TASKS:
             sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)
             sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        phrase = added_object(instruction) if compose_objects and task == "add" else None
+        if phrase is not None:
+            made = self.added(sized, audio, phrase, seed, n, num_inference_steps, upsampler_steps, keep_audio,
+                              progress)
+            if made is not None:
+                return made
         objects = (composition.split_objects(sized)
                    if compose_objects and (task in OBJECT_TASKS or task in COLOUR_TASKS) else [])
         alone = self.edited_object(objects, instruction) if compose_objects and task in OBJECT_TASKS else None

@@ -35,6 +35,8 @@ CROSS = ndimage.generate_binary_structure(2, 1)[None]  # (1, 3, 3): a pixel and 
 # it (the world's palette colours lie at least 83 apart), measured this far inside a region.
 COLOUR_RADIUS = 40.0
 EDGE_PX = 2
+PUREST_PERCENTILE = 90  # an added object's colour: its pixels this far up its distance from the background
+CLEARANCE_PX = 2  # an added object is laid at least this far from the source's objects
 
 
 def object_clauses(prompt: str) -> list[str]:
@@ -138,6 +140,14 @@ def split_objects(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return objects
 
 
+def coverage(pixels: np.ndarray, back: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """(N,) the share of each pixel (N, 3) an object of `colour` covers over background
+    `back`: how far the pixel lies from the background towards the colour, in [0, 1] (an
+    anti-aliased or blurred edge is a blend of the two)."""
+    towards = colour - back
+    return np.clip((pixels - back) @ towards / max(towards @ towards, 1.0), 0, 1)
+
+
 def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], layers: frozenset[str],
                min_change: float = COLOUR_RADIUS) -> np.ndarray:
     """The source frames (T, H, W, 3) uint8 with the colours the edited frames changed, on the
@@ -157,8 +167,7 @@ def recoloured(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], 
         if not inside.any():
             continue
         old, new = np.median(source[inside], 0), np.median(edited[inside], 0)
-        towards = old - back
-        share = np.clip((source[mask] - back) @ towards / max(towards @ towards, 1.0), 0, 1)
+        share = coverage(source[mask], back, old)
         cover[mask] = np.maximum(cover[mask], share)
         if "objects" in layers and np.linalg.norm(new - old) > min_change:
             out[mask] += share[:, None] * (new - old)
@@ -182,6 +191,55 @@ def still_shown(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray],
     if sum(gone) != 1:
         return otherwise
     return np.any([mask for mask, g in zip(masks, gone) if not g], axis=0)
+
+
+def clear_offset(mask: np.ndarray, occupied: np.ndarray) -> tuple[int, int]:
+    """The shortest shift (dy, dx) in pixels that keeps mask (T, H, W) inside the frame and
+    off `occupied` (T, H, W) in every frame, or (0, 0) where none does or nothing is occupied:
+    every shift's overlap at once, as the frames' cross-correlation (zero-padded FFTs)."""
+    t, h, w = mask.shape
+    rows, cols = np.flatnonzero(mask.any((0, 2))), np.flatnonzero(mask.any((0, 1)))
+    if not len(rows) or not occupied.any():
+        return 0, 0
+    spectra = [np.fft.rfft2(a.astype(np.float32), s=(2 * h, 2 * w)) for a in (mask, occupied)]
+    overlap = np.fft.irfft2((np.conj(spectra[0]) * spectra[1]).sum(0), s=(2 * h, 2 * w))  # [dy, dx], wrapped
+    dy, dx = np.meshgrid(np.fft.fftfreq(2 * h, 1 / (2 * h)), np.fft.fftfreq(2 * w, 1 / (2 * w)), indexing="ij")
+    free = ((overlap < 0.5) & (dy >= -rows[0]) & (dy < h - rows[-1]) & (dx >= -cols[0]) & (dx < w - cols[-1]))
+    if not free.any():
+        return 0, 0
+    best = np.unravel_index(np.argmin(np.where(free, dy ** 2 + dx ** 2, np.inf)), free.shape)
+    return int(dy[best]), int(dx[best])
+
+
+def shifted(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Frames a (T, H, W, ...) moved down dy and right dx pixels, zeros where nothing moved in."""
+    out = np.zeros_like(a)
+    h, w = a.shape[1:3]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = a[:, max(-dy, 0):h - max(dy, 0),
+                                                                     max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def laid_over(source: np.ndarray, made: np.ndarray) -> np.ndarray | None:
+    """The source frames (T, H, W, 3) uint8 with the main object of `made` (a clip generated
+    for the object alone) laid over them, or None if `made` shows no object (`split_objects`).
+    The main object is the one furthest from its background over its pixels; it is moved the
+    shortest way clear of the source's objects by `CLEARANCE_PX` (the world places an added
+    object clear of the others; where it is placed is free), and each pixel takes its colour
+    by the share of it the object covers, so its edge blends into the source's background."""
+    objects = split_objects(made)
+    if not objects:
+        return None
+    back = background_colour(made)
+    distance = np.linalg.norm(made.astype(np.float32) - back, axis=-1)  # (T, H, W)
+    mask = max((mask for _, mask in objects), key=lambda m: distance[m].sum())
+    colour = made[mask][distance[mask] >= np.percentile(distance[mask], PUREST_PERCENTILE)].mean(0)
+    share = np.zeros(mask.shape, np.float32)
+    share[mask] = coverage(made[mask], back, colour)
+    occupied = np.linalg.norm(source - background_colour(source), axis=-1) > IMAGE_FOREGROUND
+    share = shifted(share, *clear_offset(mask, ndimage.binary_dilation(occupied, CROSS, iterations=CLEARANCE_PX)))
+    out = source * (1 - share[..., None]) + share[..., None] * colour
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:

@@ -32,6 +32,8 @@ SCHEDULERS = {"flow_euler": FlowMatchEulerDiscreteScheduler, "ddpm": DDPMSchedul
 
 ProgressCallback = Callable[[int, int], None]  # (steps done, total steps)
 M = TypeVar("M", bound=torch.nn.Module)
+P = TypeVar("P", bound="StudioPipeline")
+CLIP_FORMAT = ("base_size", "size", "num_frames", "fps", "sample_rate_hz", "num_samples", "compose_objects")
 MATCH_LEVELS = (300, 500, 700, 850)  # training-timestep indices `caption_errors` scores at
 
 
@@ -84,14 +86,16 @@ class StudioPipeline(DiffusionPipeline):
                  transformer: JointDenoisingTransformer, scheduler, upsampler: JointDenoisingTransformer | None = None,
                  base_size: int = 32, size: int = 64, num_frames: int = 16, fps: float = 8.0,
                  sample_rate_hz: int = 16_000, num_samples: int = 32_000, compose_objects: bool = False,
-                 captioner: JointDenoisingTransformer | None = None):
-        """`captioner`: the denoiser `caption_errors` reads, where `transformer` is another (the
-        edit pipeline's: the text-to-video generator tells objects apart by their captions
-        better than the edit transformer's generation task, README: Edits object by object);
-        None: `transformer`."""
+                 generation_transformer: JointDenoisingTransformer | None = None):
+        """`generation_transformer`: the text-to-video generator, where `transformer` is another
+        (the edit pipeline's). It tells objects apart by their captions (`caption_errors`)
+        better than the edit transformer's generation task (README: Edits object by object),
+        and draws the object an add edit asks for (README: Add by generation); None:
+        `transformer`."""
         super().__init__()
         self.register_modules(text_encoder=text_encoder, video_vae=video_vae, audio_vae=audio_vae,
-                              transformer=transformer, scheduler=scheduler, upsampler=upsampler, captioner=captioner)
+                              transformer=transformer, scheduler=scheduler, upsampler=upsampler,
+                              generation_transformer=generation_transformer)
         self.register_to_config(base_size=base_size, size=size, num_frames=num_frames, fps=fps,
                                 sample_rate_hz=sample_rate_hz, num_samples=num_samples,
                                 compose_objects=compose_objects)
@@ -155,6 +159,20 @@ class StudioPipeline(DiffusionPipeline):
                 low.copy_(full)
         return twin
 
+    def generator_model(self) -> JointDenoisingTransformer:
+        return self.generation_transformer if self.generation_transformer is not None else self.transformer
+
+    def sibling(self, pipeline_class: type[P]) -> P:
+        """A `pipeline_class` on this pipeline's components and clip format, with the generation
+        transformer as its denoiser, sharing this pipeline's bf16 copies (no second copy of a
+        module both run)."""
+        other = pipeline_class(text_encoder=self.text_encoder, video_vae=self.video_vae, audio_vae=self.audio_vae,
+                               transformer=self.generator_model(), scheduler=self.scheduler,
+                               upsampler=self.upsampler, **{k: self.config[k] for k in CLIP_FORMAT})
+        other.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
+        other._bf16_twins = self._bf16_twins
+        return other
+
     @staticmethod
     def predict(model: JointDenoisingTransformer, *args, **kwargs) -> JointTransformerOutput:
         """One denoiser forward with outputs in fp32, so the guidance arithmetic and the
@@ -169,10 +187,9 @@ class StudioPipeline(DiffusionPipeline):
         same noise for every clip: the lower, the better the text describes the clip (the
         denoiser as a classifier of its captions, Li et al. 2023). `clean`: video latents
         (B, C, T, h, w) at the base size, scored as generation (no conditioning video) by the
-        `captioner`. `cells` (B, T, h, w), 0 or 1: average each clip's error over these
+        generation transformer. `cells` (B, T, h, w), 0 or 1: average each clip's error over these
         latent cells alone (its object's), not over the whole clip."""
-        model = self.captioner if self.captioner is not None else self.transformer
-        scheduler, model = training_scheduler(self.scheduler), self.fast_copy(model)
+        scheduler, model = training_scheduler(self.scheduler), self.fast_copy(self.generator_model())
         cond = torch.zeros(len(clean), clean.shape[1] + 1, *clean.shape[2:])
         weights = torch.ones(clean[:, 0].shape) if cells is None else cells  # (B, T, h, w)
         generator = torch.Generator().manual_seed(0)
@@ -375,6 +392,6 @@ def load_components(folder: str | os.PathLike, scheduler: str | None = None) -> 
                                                                              torch_dtype=torch.float32).eval()
         except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as error:
             raise ValueError(f"cannot load '{name}' from {folder}: {str(error).splitlines()[0]}") from None
-    clip_format = {k: index[k] for k in ("base_size", "size", "num_frames", "fps", "sample_rate_hz", "num_samples")}
+    clip_format = {k: index[k] for k in CLIP_FORMAT[:-1]}
     clip_format["compose_objects"] = bool(index.get("compose_objects", False))  # sample object by object
     return components, clip_format

@@ -260,7 +260,8 @@ def main() -> None:
     components, fmt = load_components(args.model)
     edit_transformer = components.pop("edit_transformer", components["transformer"])
     generate = GeneratePipeline(**components, **fmt)
-    edit_components = {**components, "transformer": edit_transformer, "captioner": components["transformer"]}
+    edit_components = {**components, "transformer": edit_transformer,
+                       "generation_transformer": components["transformer"]}
     edit = EditPipeline(**edit_components, **fmt)
     for pipe in (generate, edit):
         pipe.set_progress_bar_config(disable=True)
