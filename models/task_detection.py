@@ -35,13 +35,30 @@ def detect_task(instruction: str) -> str | None:
     return None
 
 
+def _articles(instruction: str) -> tuple[list[str], list[int]]:
+    """The instruction's words, lower-case, and where each "a", "an" or "one" stands."""
+    words = " ".join(instruction.lower().split()).rstrip(" .!").split(" ")
+    return words, [i for i, word in enumerate(words) if word in ("a", "an", "one")]
+
+
 def added_object(instruction: str) -> str | None:
     """The phrase naming the object an add instruction asks for, from its first "a", "an" or
     "one" ("put a red circle moving left in the scene" -> "a red circle moving left"), or None
     where no such word starts it: what the generator is asked to draw (README: Add by
     generation)."""
-    words = " ".join(instruction.lower().split()).rstrip(" .!").split(" ")
-    start = next((i for i, word in enumerate(words) if word in ("a", "an", "one")), None)
-    if start is None:
+    words, starts = _articles(instruction)
+    if not starts:
         return None
-    return re.sub(ADD_TAIL, "", " ".join(words[start:])) or None
+    return re.sub(ADD_TAIL, "", " ".join(words[starts[0]:])) or None
+
+
+def reshape_parts(instruction: str) -> tuple[str, str] | None:
+    """(the words naming the object, the phrase naming its new shape) of a reshape instruction,
+    split at its last "a", "an" or "one" ("turn the circle into a square" -> ("turn the circle
+    into", "a square")), or None where it has no such word with words before and after it. The first
+    picks the object (the new shape's word would name another object of that shape), the
+    generator draws the second (README: Reshape by generation)."""
+    words, starts = _articles(instruction)
+    if not starts or not 0 < starts[-1] < len(words) - 1:
+        return None
+    return " ".join(words[:starts[-1]]), " ".join(words[starts[-1]:])

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from models.pipelines.object_composition import (FOREGROUND_DISTANCE, clear_offset, laid_over, lay_out, layout,
-                                                  object_clauses, recoloured, split_image, split_objects, still_shown)
+                                                  object_clauses, recoloured, reshaped, split_image, split_objects,
+                                                  still_shown)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -213,3 +214,30 @@ def test_an_added_object_is_laid_clear_of_the_sources_own_with_its_purest_colour
     assert changed.sum() == 4 * 8 * 8  # the object's pixels alone: no speck, nothing else
     assert np.array_equal(out[:, 10:20, 4:14], source[:, 10:20, 4:14])
     assert laid_over(source, np.tile(black, (4, 32, 32, 1)).astype(np.uint8)) is None  # no object drawn
+
+
+def test_a_reshaped_object_keeps_its_colour_size_and_path_in_the_drawn_shape():
+    """The drawn object's outline (a large dim disc here) is scaled to the named object's
+    extent and drawn at its centre in each frame, in its colour; the object's old pixels are
+    the background's, the other object and the rest stay exact."""
+    navy = np.array((20, 30, 90), np.float32)
+    source = np.tile(navy, (4, 40, 40, 1))
+    for t in range(4):
+        source[t, 6:16, 4 + 2 * t:14 + 2 * t] = (220, 40, 40)  # a 10-px red square moving right
+    source[:, 28:34, 28:34] = (40, 200, 60)
+    source = source.astype(np.uint8)
+    red = next(mask for _, mask in split_objects(source) if mask[0, 10, 8])
+    yy, xx = np.mgrid[:40, :40]
+    made = np.zeros((4, 40, 40, 3), np.uint8)
+    made[:, (yy - 20) ** 2 + (xx - 18) ** 2 <= 81] = (150, 140, 20)  # a disc 19 px across
+    out = reshaped(source, red, made)
+    for t in range(4):
+        is_red = np.linalg.norm(out[t].astype(np.float32) - (220, 40, 40), axis=-1) < 60
+        rows, cols = np.nonzero(is_red)
+        assert abs(rows.mean() - 10.5) < 0.3 and abs(cols.mean() - (8.5 + 2 * t)) < 0.3  # the square's centre
+        assert 9 <= np.ptp(rows) + 1 <= 11 and 9 <= np.ptp(cols) + 1 <= 11  # its size
+        assert not is_red[6, 4 + 2 * t] and not is_red[15, 13 + 2 * t]  # the corners: round now
+        assert np.abs(out[t, 6, 4 + 2 * t].astype(np.float32) - navy).max() <= 2
+    assert np.array_equal(out[:, 26:36, 26:36], source[:, 26:36, 26:36])
+    assert np.array_equal(out[:, 20:26], source[:, 20:26])
+    assert reshaped(source, red, np.zeros_like(made)) is None

@@ -11,7 +11,7 @@ from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited, retimed
 from models.pipelines.object_composition import recoloured, split_objects, still_shown
-from models.task_detection import added_object, detect_task
+from models.task_detection import added_object, detect_task, reshape_parts
 from studio.world.edits import render_edit, sample_edit
 
 FAST = dict(num_inference_steps=2, upsampler_steps=1)
@@ -192,6 +192,14 @@ def test_local_edits_keep_unedited_pixels_and_whole_frame_edits_do_not(tiny_pipe
     assert np.array_equal(reversed_.frames, retimed(raw.frames, source.frames)) and len(sources) == 1
 
 
+def generate_nothing(seed, num_candidates=1, **_):
+    """A generation pipeline's output that shows no object (a flat clip, silent)."""
+    from models.pipelines.studio_pipeline import ClipOutput
+
+    return ClipOutput(frames=np.zeros((num_candidates, 16, 32, 32, 3), np.uint8),
+                      audio=np.zeros((num_candidates, 32_000), np.float32), seeds=[seed], fps=8.0, sample_rate_hz=16_000)
+
+
 def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeypatch):
     """Object by object, the transformer edits the source with only the named object in it
     (the one whose denoising error the instruction lowers most) and the others come back from
@@ -203,6 +211,7 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     frames = np.tile(navy, (16, 32, 32, 1))
     frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
     audio = np.zeros(32_000, np.float32)
+    monkeypatch.setitem(edit.__dict__, "generation", lambda *a, **k: generate_nothing(**k))  # the transformer reshapes
     alone, others = edit.edited_object(split_objects(frames), "turn the red square into a circle")
     grown = [others[:, 3:11, 3:11].sum(), others[:, 19:27, 17:25].sum()]  # the tiny model names either square
     assert others.sum() == 16 * (8 * 8 - 4) and others.sum() in grown
@@ -320,6 +329,46 @@ def test_an_add_edit_lays_the_generators_object_over_the_source(tiny_pipelines, 
     assert len(asked) == 3 and np.array_equal(nothing.frames, by_transformer.frames)
     edit(frames, audio, "add stars", task="add", seed=3, compose_objects=True, **FAST)
     assert len(asked) == 3
+
+
+def test_a_reshape_edit_gives_the_named_object_the_generators_shape(tiny_pipelines, monkeypatch):
+    """Object by object, reshape asks the generation pipeline for the shape the instruction's
+    last "a ..." names, and the object its first words name (of several: `named_object`) takes
+    that shape, the sound the source's; where the generator draws nothing, the edit transformer
+    reshapes it."""
+    from models.pipelines.object_composition import reshaped
+    from models.pipelines.studio_pipeline import ClipOutput
+
+    _, edit = tiny_pipelines
+    navy = np.array([20, 30, 90], np.uint8)
+    frames = np.tile(navy, (16, 32, 32, 1))
+    frames[:, 4:12, 4:12], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
+    audio = np.full(32_000, 0.1, np.float32)
+    drawn = np.zeros((1, 16, 32, 32, 3), np.uint8)
+    yy, xx = np.mgrid[:32, :32]
+    drawn[:, :, (yy - 16) ** 2 + (xx - 16) ** 2 <= 36] = (240, 220, 40)  # a disc
+    asked, named = [], []
+
+    def draw(prompt, **kwargs):
+        asked.append(prompt)
+        return ClipOutput(frames=drawn, audio=np.full((1, 32_000), 0.9, np.float32), seeds=[kwargs["seed"]],
+                          fps=8.0, sample_rate_hz=16_000)
+
+    def pick(objects, instruction):
+        named.append(instruction)
+        return 1
+
+    monkeypatch.setitem(edit.__dict__, "generation", draw)
+    monkeypatch.setattr(edit, "named_object", pick)
+    out = edit(frames, audio, "turn the green square into a circle", seed=3, compose_objects=True, **FAST)
+    assert asked == ["a circle"] and named == ["turn the green square into"] and out.task == "reshape"
+    green = split_objects(frames)[1][1]
+    assert green[:, 22, 20].all() and np.array_equal(out.frames[0], reshaped(frames, green, drawn[0]))
+    assert np.array_equal(out.audio[0], audio)
+    drawn[:] = 0  # nothing drawn: the edit transformer reshapes the object the whole instruction names
+    by_transformer = edit(frames, audio, "turn the green square into a circle", seed=3, compose_objects=True, **FAST)
+    assert len(asked) == 2 and named[-1] == "turn the green square into a circle"
+    assert by_transformer.task == "reshape" and not np.array_equal(by_transformer.audio[0], audio)
 
 
 def test_an_edit_keeps_a_source_of_one_object_whole(tiny_pipelines):
@@ -440,6 +489,19 @@ PARAPHRASES = {
 ])
 def test_an_add_instruction_names_its_object_from_its_first_article(instruction, phrase):
     assert added_object(instruction) == phrase
+
+
+@pytest.mark.parametrize("instruction, parts", [
+    ("turn the circle into a square", ("turn the circle into", "a square")),
+    ("Replace the red circle with a square of the same colour.",
+     ("replace the red circle with", "a square of the same colour")),
+    ("make the small circle a triangle", ("make the small circle", "a triangle")),
+    ("a square", None),  # nothing names the object
+    ("reshape it into a", None),  # nothing names the shape
+    ("reshape the circle", None),
+])
+def test_a_reshape_instruction_splits_into_its_object_and_its_new_shape(instruction, parts):
+    assert reshape_parts(instruction) == parts
 
 
 def test_task_detection_on_unseen_wordings_is_at_least_95_percent():

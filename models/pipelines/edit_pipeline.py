@@ -13,7 +13,7 @@ from models.pipelines import object_composition as composition
 from models.pipelines.generate_pipeline import GeneratePipeline
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
-from models.task_detection import added_object, detect_task
+from models.task_detection import added_object, detect_task, reshape_parts
 from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
@@ -27,6 +27,7 @@ COLOUR_TASKS = {"recolor": (frozenset({"objects"}), composition.COLOUR_RADIUS),
                 "segment": (frozenset({"objects"}), composition.COLOUR_RADIUS),
                 "background": (frozenset({"background"}), composition.COLOUR_RADIUS),
                 "style": (frozenset({"objects", "background"}), 0.0)}
+DRAWN_TASKS = frozenset({"add", "reshape"})  # object by object, drawn by the generator (`drawn`)
 TIMING_TASKS = frozenset({"reverse"})  # change when each frame is shown, not what it shows (`retimed`)
 
 
@@ -93,13 +94,10 @@ class EditPipeline(StudioPipeline):
         return task
 
     @torch.no_grad()
-    def edited_object(self, objects: list[tuple[np.ndarray, np.ndarray]], instruction: str
-                      ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(the source (T, H, W, 3) uint8 with only the object the instruction names left, mask
-        (T, H, W) of the other objects' pixels), or None unless `objects` (the source's, from
-        `split_objects`) are two to `MAX_OBJECTS`. The named object is the one whose denoising
-        error, over its own latent cells, the instruction lowers most against no text
-        (`caption_errors`)."""
+    def named_object(self, objects: list[tuple[np.ndarray, np.ndarray]], instruction: str) -> int | None:
+        """Which of `objects` (the source's, from `split_objects`) the instruction names, or None
+        unless they are two to `MAX_OBJECTS`: the one whose denoising error, over its own latent
+        cells, the instruction lowers most against no text (`caption_errors`)."""
         k = len(objects)
         if not 2 <= k <= composition.MAX_OBJECTS:
             return None
@@ -109,33 +107,59 @@ class EditPipeline(StudioPipeline):
                              for _, mask in objects])  # (k, T', h, w): the latent cells each object touches
         error = self.caption_errors(clean.repeat(2, 1, 1, 1, 1), self.encode_text([instruction] * k + [""] * k),
                                     cells.repeat(2, 1, 1, 1))
-        named = int(torch.argmin(error[:k] - error[k:]))
+        return int(torch.argmin(error[:k] - error[k:]))
+
+    def edited_object(self, objects: list[tuple[np.ndarray, np.ndarray]], instruction: str
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(the source (T, H, W, 3) uint8 with only the object the instruction names left
+        (`named_object`), mask (T, H, W) of the other objects' pixels), or None unless `objects`
+        are two to `MAX_OBJECTS`."""
+        named = self.named_object(objects, instruction)
+        if named is None:
+            return None
         return objects[named][0], np.any([mask for i, (_, mask) in enumerate(objects) if i != named], axis=0)
 
     @functools.cached_property
     def generation(self) -> GeneratePipeline:
-        """The generate pipeline an add edit draws its object with (`added`)."""
+        """The generate pipeline that draws an added object or a new shape (`drawn`)."""
         return self.sibling(GeneratePipeline)
 
     @torch.no_grad()
-    def added(self, sized: np.ndarray, audio: np.ndarray, phrase: str, seed: int | None, num_candidates: int,
+    def drawn(self, task: str, instruction: str, sized: np.ndarray, audio: np.ndarray,
+              objects: list[tuple[np.ndarray, np.ndarray]], seed: int | None, num_candidates: int,
               num_inference_steps: int, upsampler_steps: int, keep_audio: bool,
               progress: ProgressCallback | None) -> ClipOutput | None:
-        """An add edit by generation: the generation transformer draws the object `phrase`
-        names alone, as one stream of an object-by-object prompt (at generation's guidance),
-        and it is laid over the source (`sized`, uint8 (T, H, W, 3) at the clip size;
-        `object_composition.laid_over`), its tone mixed into the source's sound. None where
-        a candidate's clip shows no object. The edit transformer, asked to add one, mostly
-        drew a circle, or one standing still (README: Add by generation)."""
+        """An add or reshape edit by generation, or None where the instruction does not say what
+        to draw, the source (`sized`, uint8 (T, H, W, 3) at the clip size) has no object to
+        reshape (its `objects`), or a candidate's drawing shows no object. The generation
+        transformer draws the object the instruction names alone, as one stream of an
+        object-by-object prompt (at generation's guidance). Add: it is laid over the source
+        (`object_composition.laid_over`), its tone mixed into the source's sound. Reshape: the
+        named object takes its shape (`object_composition.reshaped`); the sound stays the
+        source's. The edit transformer mostly drew an added object as a circle, or standing
+        still, and kept a reshaped object's old shape (README: Add by generation, Reshape by
+        generation)."""
+        if task == "add":
+            phrase, mask = added_object(instruction), None
+        else:
+            parts = reshape_parts(instruction)
+            named = 0 if len(objects) == 1 else self.named_object(objects, parts[0]) if parts else None
+            if parts is None or named is None:
+                return None
+            phrase, mask = parts[1], objects[named][1]
+        if phrase is None:
+            return None
         made = self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
-                                num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
-        frames = [composition.laid_over(sized, clip) for clip in made.frames]
+                               num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
+        frames = [composition.laid_over(sized, clip) if task == "add" else composition.reshaped(sized, mask, clip)
+                  for clip in made.frames]
         if any(f is None for f in frames):
             return None
         source_audio = np.repeat(audio[None].astype(np.float32), num_candidates, axis=0)
-        waveform = source_audio if keep_audio else composition.mix(np.concatenate([source_audio, made.audio]), 2)
+        waveform = (composition.mix(np.concatenate([source_audio, made.audio]), 2)
+                    if task == "add" and not keep_audio else source_audio)
         return ClipOutput(frames=np.stack(frames), audio=waveform, seeds=made.seeds,
-                          fps=self.config.fps, sample_rate_hz=self.config.sample_rate_hz, task="add")
+                          fps=self.config.fps, sample_rate_hz=self.config.sample_rate_hz, task=task)
 
     @torch.no_grad()
     def __call__(self, frames: np.ndarray, audio: np.ndarray, instruction: str, task: str | None = None,
@@ -164,14 +188,13 @@ class EditPipeline(StudioPipeline):
         if task in LOCAL_TASKS or task in COLOUR_TASKS or task in TIMING_TASKS:
             sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)
             sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-        phrase = added_object(instruction) if compose_objects and task == "add" else None
-        if phrase is not None:
-            made = self.added(sized, audio, phrase, seed, n, num_inference_steps, upsampler_steps, keep_audio,
-                              progress)
-            if made is not None:
-                return made
         objects = (composition.split_objects(sized)
                    if compose_objects and (task in OBJECT_TASKS or task in COLOUR_TASKS) else [])
+        if compose_objects and task in DRAWN_TASKS:
+            drawn = self.drawn(task, instruction, sized, audio, objects, seed, n, num_inference_steps,
+                               upsampler_steps, keep_audio, progress)
+            if drawn is not None:
+                return drawn
         alone = self.edited_object(objects, instruction) if compose_objects and task in OBJECT_TASKS else None
         shown = sized  # the source the edit is shown, at the clip size
         if alone is not None and task not in WHOLE_SOURCE_TASKS:

@@ -220,25 +220,83 @@ def shifted(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def laid_over(source: np.ndarray, made: np.ndarray) -> np.ndarray | None:
-    """The source frames (T, H, W, 3) uint8 with the main object of `made` (a clip generated
-    for the object alone) laid over them, or None if `made` shows no object (`split_objects`).
-    The main object is the one furthest from its background over its pixels; it is moved the
-    shortest way clear of the source's objects by `CLEARANCE_PX` (the world places an added
-    object clear of the others; where it is placed is free), and each pixel takes its colour
-    by the share of it the object covers, so its edge blends into the source's background."""
+def object_share(frames: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(share (T, H, W) of each pixel the object of mask (T, H, W) covers, its colour, the
+    background colour) in frames (T, H, W, 3). Its colour is the mean of its purest pixels
+    (`PUREST_PERCENTILE`): a small object's middle comes out of the decoder dimmed."""
+    back = background_colour(frames)
+    distance = np.linalg.norm(frames[mask].astype(np.float32) - back, axis=-1)
+    colour = frames[mask][distance >= np.percentile(distance, PUREST_PERCENTILE)].mean(0)
+    share = np.zeros(mask.shape, np.float32)
+    share[mask] = coverage(frames[mask], back, colour)
+    return share, colour, back
+
+
+def drawn_object(made: np.ndarray) -> np.ndarray | None:
+    """Mask (T, H, W) of the main object of `made` (a clip generated for one object): of its
+    objects (`split_objects`), the one furthest from the background over its pixels, so not a
+    stray copy or speck; None if it shows none."""
     objects = split_objects(made)
     if not objects:
         return None
-    back = background_colour(made)
-    distance = np.linalg.norm(made.astype(np.float32) - back, axis=-1)  # (T, H, W)
-    mask = max((mask for _, mask in objects), key=lambda m: distance[m].sum())
-    colour = made[mask][distance[mask] >= np.percentile(distance[mask], PUREST_PERCENTILE)].mean(0)
-    share = np.zeros(mask.shape, np.float32)
-    share[mask] = coverage(made[mask], back, colour)
+    distance = np.linalg.norm(made.astype(np.float32) - background_colour(made), axis=-1)  # (T, H, W)
+    return max((mask for _, mask in objects), key=lambda m: distance[m].sum())
+
+
+def laid_over(source: np.ndarray, made: np.ndarray) -> np.ndarray | None:
+    """The source frames (T, H, W, 3) uint8 with the main object of `made` laid over them, or
+    None if `made` shows none (`drawn_object`). It is moved the shortest way clear of the
+    source's objects by `CLEARANCE_PX` (the world places an added object clear of the others;
+    where it is placed is free), and each pixel takes its colour by the share of it the object
+    covers, so its edge blends into the source's background."""
+    mask = drawn_object(made)
+    if mask is None:
+        return None
+    share, colour, _ = object_share(made, mask)
     occupied = np.linalg.norm(source - background_colour(source), axis=-1) > IMAGE_FOREGROUND
     share = shifted(share, *clear_offset(mask, ndimage.binary_dilation(occupied, CROSS, iterations=CLEARANCE_PX)))
     out = source * (1 - share[..., None]) + share[..., None] * colour
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def extent(share: np.ndarray) -> int:
+    """The longer side in pixels of the box around the pixels (H, W) an object mostly covers."""
+    rows, cols = np.nonzero(share > 0.5)
+    return int(max(np.ptp(rows), np.ptp(cols)) + 1) if len(rows) else 0
+
+
+def outline(share: np.ndarray) -> np.ndarray:
+    """An object's outline (H, W), peak 1: its share maps (T, H, W) averaged over the frames
+    that show it, each moved so its centre is the frame's; the world's objects move without
+    turning or growing, so the frames agree and averaging evens out each one's noise."""
+    middle = (np.array(share.shape[1:]) - 1) / 2
+    frames = [ndimage.shift(s, middle - ndimage.center_of_mass(s), order=1) for s in share if s.sum() >= MIN_OBJECT_PX]
+    mean = np.mean(frames, 0) if frames else np.zeros(share.shape[1:], np.float32)
+    return np.clip(mean / max(mean.max(), 1e-6), 0, 1)
+
+
+def reshaped(source: np.ndarray, mask: np.ndarray, made: np.ndarray) -> np.ndarray | None:
+    """The source frames (T, H, W, 3) uint8 with the object of mask (T, H, W) in the shape of
+    the main object of `made` (`drawn_object`), or None if `made` shows none: the object is
+    erased to the background, and the drawn object's `outline`, scaled to the object's extent,
+    is drawn at the object's centre in each frame in the object's colour. Reshape changes the
+    shape and nothing else: the source keeps the size, colour and path."""
+    drawn = drawn_object(made)
+    if drawn is None:
+        return None
+    shape = outline(object_share(made, drawn)[0])
+    share, colour, back = object_share(source, mask)
+    shown = [t for t in range(len(source)) if share[t].sum() >= MIN_OBJECT_PX]
+    if not shown or not extent(shape):
+        return None
+    scale = np.median([extent(share[t]) for t in shown]) / extent(shape)
+    middle = ndimage.center_of_mass(shape)
+    out = source - share[..., None] * (colour - back)
+    for t in shown:
+        centre = np.array(ndimage.center_of_mass(share[t]))
+        new = ndimage.affine_transform(shape, np.full(2, 1 / scale), offset=middle - centre / scale,
+                                       output_shape=share.shape[1:], order=1)[..., None]
+        out[t] = out[t] * (1 - new) + new * colour
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
