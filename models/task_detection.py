@@ -44,8 +44,8 @@ def _articles(instruction: str) -> tuple[list[str], list[int]]:
 def added_object(instruction: str) -> str | None:
     """The phrase naming the object an add instruction asks for, from its first "a", "an" or
     "one" ("put a red circle moving left in the scene" -> "a red circle moving left"), or None
-    where no such word starts it: what the generator is asked to draw (README: Add by
-    generation)."""
+    where no such word starts it: what the generator is asked to draw (README: Add and
+    reshape by generation)."""
     words, starts = _articles(instruction)
     if not starts:
         return None
@@ -57,7 +57,7 @@ def reshape_parts(instruction: str) -> tuple[str, str] | None:
     split at its last "a", "an" or "one" ("turn the circle into a square" -> ("turn the circle
     into", "a square")), or None where it has no such word with words before and after it. The first
     picks the object (the new shape's word would name another object of that shape), the
-    generator draws the second (README: Reshape by generation)."""
+    generator draws the second (README: Add and reshape by generation)."""
     words, starts = _articles(instruction)
     if not starts or not 0 < starts[-1] < len(words) - 1:
         return None

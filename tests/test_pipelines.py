@@ -197,7 +197,8 @@ def generate_nothing(seed, num_candidates=1, **_):
     from models.pipelines.studio_pipeline import ClipOutput
 
     return ClipOutput(frames=np.zeros((num_candidates, 16, 32, 32, 3), np.uint8),
-                      audio=np.zeros((num_candidates, 32_000), np.float32), seeds=[seed], fps=8.0, sample_rate_hz=16_000)
+                      audio=np.zeros((num_candidates, 32_000), np.float32), seeds=[seed], fps=8.0,
+                      sample_rate_hz=16_000)
 
 
 def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeypatch):

@@ -67,7 +67,7 @@ class EditPipeline(StudioPipeline):
     objects, the edit transformer paints either or both (the binding failure of README,
     Edits); alone, the object is unambiguous. An edit of colours alone (`COLOUR_TASKS`) then
     keeps the source's outlines, which the decoder blurs, and a reverse edit the source's
-    frames (`retimed`)."""
+    frames (`retimed`). An add or reshape edit is drawn by the generator (`drawn`)."""
 
     def check_inputs(self, frames, audio, instruction, task, num_inference_steps, upsampler_steps, text_guidance,
                      video_guidance, num_candidates, seed) -> str:
@@ -137,7 +137,7 @@ class EditPipeline(StudioPipeline):
         (`object_composition.laid_over`), its tone mixed into the source's sound. Reshape: the
         named object takes its shape (`object_composition.reshaped`); the sound stays the
         source's. The edit transformer mostly drew an added object as a circle, or standing
-        still, and kept a reshaped object's old shape (README: Add by generation, Reshape by
+        still, and kept a reshaped object's old shape (README: Add and reshape by
         generation)."""
         if task == "add":
             phrase, mask = added_object(instruction), None
@@ -169,14 +169,15 @@ class EditPipeline(StudioPipeline):
                  keep_audio: bool = False, keep_unedited_pixels: bool = True,
                  progress: ProgressCallback | None = None, compose_objects: bool | None = None) -> ClipOutput:
         """`compose_objects`: edit the object an instruction names alone, or for remove in
-        the whole source, and lay the others back (None: as the checkpoint says).
+        the whole source, and lay the others back; draw an added object or a new shape with the
+        generator (`drawn`) (None: as the checkpoint says).
         `keep_unedited_pixels`: an edit of one object gets the source's pixels back where it
         left them nearly alone; object by object, a recolor, segment, background or style edit
         is the source with the colours the edit changed, on the source's outlines
         (`object_composition.recoloured`); a reverse edit shows the source's frames in the
         edit's order (`retimed`)."""
-        # 1. Check inputs, settle the task, choose seeds; object by object, keep the named
-        #    object alone in the source (remove: all of it).
+        # 1. Check inputs, settle the task, choose seeds; object by object, draw an added object
+        #    or a new shape, or keep the named object alone in the source (remove: all of it).
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
                                  text_guidance, video_guidance, num_candidates, seed)
         seeds = self.seeds_for(seed, num_candidates)

@@ -58,7 +58,8 @@ def build_edit_tab(studio: Studio) -> EditTab:
             video_guidance = gr.Slider(0, limits.max_guidance, value=DEFAULTS["video_guidance"], step=0.25,
                                        label="Source-video guidance", info="how closely to keep the source")
             keep_audio = gr.Checkbox(value=DEFAULTS["keep_audio"], label="Keep the source audio",
-                                     info="off: regenerate the audio to match the edit")
+                                     info="off: regenerate the audio to match the edit (with the shipped "
+                                          "models, an added object's tone is mixed in; a reshape keeps it)")
             keep_pixels = gr.Checkbox(value=DEFAULTS["keep_unedited_pixels"], label="Keep unedited pixels",
                                       info="edits of one object: pixels it left nearly alone stay the source's "
                                            "(recolor, segment, background, style: all but the colours it changed; "
