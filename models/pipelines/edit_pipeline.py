@@ -143,10 +143,9 @@ class EditPipeline(StudioPipeline):
             phrase, mask = added_object(instruction), None
         else:
             parts = reshape_parts(instruction)
-            named = 0 if len(objects) == 1 else self.named_object(objects, parts[0]) if parts else None
-            if parts is None or named is None:
+            if parts is None or not 1 <= len(objects) <= composition.MAX_OBJECTS:
                 return None
-            phrase, mask = parts[1], objects[named][1]
+            phrase, mask = parts[1], objects[0 if len(objects) == 1 else self.named_object(objects, parts[0])][1]
         if phrase is None:
             return None
         made = self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
