@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from models.pipelines.object_composition import (FOREGROUND_DISTANCE, clear_offset, laid_over, lay_out, layout,
-                                                  object_clauses, recoloured, reshaped, split_image, split_objects,
-                                                  still_shown)
+                                                  object_clauses, recoloured, removed, reshaped, split_image,
+                                                  split_objects)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -156,23 +156,26 @@ def test_a_grayscale_edit_recolours_objects_and_background_on_the_sources_outlin
     assert not np.array_equal(recoloured(source, drift, masks, frozenset({"objects", "background"}), 0), source)
 
 
-def test_the_objects_an_edit_did_not_remove_are_the_ones_laid_back():
+def test_a_remove_edit_lays_back_the_objects_it_did_not_remove_or_erases_the_named_one():
     """Remove: where the edit shows exactly one object gone (its interior the background's
-    colour, give or take the decoder's drift), the others are the ones kept; else the pick."""
+    colour, give or take the decoder's drift), the others are laid back from the source;
+    where it shows both gone, all but the named one; where none, the source with the named
+    object erased to the background."""
     gray = np.array((120, 120, 120), np.float32)
     source = np.tile(gray, (4, 32, 32, 1))
     source[:, 4:12, 4:12], source[:, 20:28, 18:26] = (220, 40, 40), (40, 180, 70)
     source = source.astype(np.uint8)
     masks = [mask for _, mask in split_objects(source)]
-    red = next(mask for mask in masks if mask[0, 8, 8])
-    green = next(mask for mask in masks if mask[0, 24, 22])
-    picked = np.zeros_like(red)
+    red = next(i for i, mask in enumerate(masks) if mask[0, 8, 8])
+    green = next(i for i, mask in enumerate(masks) if mask[0, 24, 22])
     edited = source.copy()
     edited[:, 4:12, 4:12] = gray + 12  # the red square removed, the background a little off
-    assert np.array_equal(still_shown(source, edited, masks, picked), green)
-    edited[:, 20:28, 18:26] = gray - 12  # both removed: the pick decides
-    assert still_shown(source, edited, masks, picked) is picked
-    assert still_shown(source, source, masks, picked) is picked  # none removed
+    laid_back = np.where(masks[green][..., None], source, edited)
+    assert np.array_equal(removed(source, edited, masks, green), laid_back)  # the edit says which
+    edited[:, 20:28, 18:26] = gray - 12  # both removed: the named one is
+    assert np.array_equal(removed(source, edited, masks, green), np.where(masks[red][..., None], source, edited))
+    out = removed(source, source, masks, red)  # none removed: the named one erased
+    assert (out[:, 4:12, 4:12] == 120).all() and np.array_equal(out[:, 16:], source[:, 16:])
 
 
 def test_the_shortest_shift_clear_of_the_others_inside_the_frame():

@@ -10,7 +10,7 @@ import torch
 from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited, retimed
-from models.pipelines.object_composition import recoloured, split_objects, still_shown
+from models.pipelines.object_composition import recoloured, removed, split_objects
 from models.task_detection import added_object, detect_task, reshape_parts
 from studio.world.edits import render_edit, sample_edit
 
@@ -201,6 +201,13 @@ def generate_nothing(seed, num_candidates=1, **_):
                       sample_rate_hz=16_000)
 
 
+def named_alone(edit, frames: np.ndarray, instruction: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the source with only the object the edit pipeline names left, the other objects' mask)."""
+    objects = split_objects(frames)
+    named = edit.named_object(objects, instruction)
+    return objects[named][0], np.any([mask for i, (_, mask) in enumerate(objects) if i != named], axis=0)
+
+
 def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeypatch):
     """Object by object, the transformer edits the source with only the named object in it
     (the one whose denoising error the instruction lowers most) and the others come back from
@@ -213,7 +220,7 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
     audio = np.zeros(32_000, np.float32)
     monkeypatch.setitem(edit.__dict__, "generation", lambda *a, **k: generate_nothing(**k))  # the transformer reshapes
-    alone, others = edit.edited_object(split_objects(frames), "turn the red square into a circle")
+    alone, others = named_alone(edit, frames, "turn the red square into a circle")
     grown = [others[:, 3:11, 3:11].sum(), others[:, 19:27, 17:25].sum()]  # the tiny model names either square
     assert others.sum() == 16 * (8 * 8 - 4) and others.sum() in grown
     assert (alone[~others] == frames[~others]).all() and (alone[others] == navy).all()
@@ -222,14 +229,14 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     assert np.array_equal(composed.frames[0][others], frames[others])
     assert np.array_equal(composed.frames[0][~others], plain.frames[0][~others])
     assert np.array_equal(composed.audio, plain.audio)
-    _, others = edit.edited_object(split_objects(frames), "take out the red square")
-    removed = edit(frames, audio, "take out the red square", seed=2, compose_objects=True, **FAST)
+    objects = split_objects(frames)
+    named = edit.named_object(objects, "take out the red square")
+    out = edit(frames, audio, "take out the red square", seed=2, compose_objects=True, **FAST)
     raw = edit(frames, audio, "take out the red square", seed=2, compose_objects=False, keep_unedited_pixels=False,
                **FAST)
     edited = keep_unedited(raw.frames, frames)[0]
-    shown = still_shown(frames, edited, [mask for _, mask in split_objects(frames)], others)
-    assert np.array_equal(removed.frames[0], np.where(shown[..., None], frames, edited))
-    monkeypatch.setattr(type(edit), "edited_object", lambda *a: pytest.fail("not an edit of one named object"))
+    assert np.array_equal(out.frames[0], removed(frames, edited, [mask for _, mask in objects], named))
+    monkeypatch.setattr(type(edit), "named_object", lambda *a: pytest.fail("not an edit of one named object"))
     whole = edit(frames, audio, "make it grayscale", seed=2, compose_objects=True, **FAST)
     assert whole.frames.shape == (1, 16, 32, 32, 3)
     assert edit.config.compose_objects is False  # the tiny checkpoint: off unless asked
@@ -245,7 +252,7 @@ def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(ti
     frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
     audio = np.zeros(32_000, np.float32)
     for instruction in ("make the red square blue", "highlight the green square"):
-        alone, others = edit.edited_object(split_objects(frames), instruction)
+        alone, others = named_alone(edit, frames, instruction)
         out = edit(frames, audio, instruction, seed=2, compose_objects=True, **FAST).frames[0]
         raw = edit(alone, audio, instruction, seed=2, compose_objects=False, keep_unedited_pixels=False, **FAST)
         masks = [mask for _, mask in split_objects(frames)]
@@ -377,7 +384,7 @@ def test_an_edit_keeps_a_source_of_one_object_whole(tiny_pipelines):
     frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
     frames[:, 4:10, 4:10] = (230, 40, 40)
     audio = np.zeros(32_000, np.float32)
-    assert edit.edited_object(split_objects(frames), "turn the square into a circle") is None
+    assert edit.named_object(split_objects(frames), "turn the square into a circle") is None
     assert np.array_equal(
         edit(frames, audio, "turn the square into a circle", seed=2, compose_objects=True, **FAST).frames,
         edit(frames, audio, "turn the square into a circle", seed=2, **FAST).frames)

@@ -19,7 +19,7 @@ from models.text_encoder import TextEmbeddings
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
 OBJECT_TASKS = LOCAL_TASKS - {"add"}  # name one object of the source: edited object by object
 # Trained on scenes of two objects alone, remove leaves a lone object in place: it is shown the
-# whole source, and where it removed exactly one object that one is named (`still_shown`).
+# whole source, and where it removed exactly one object that one is named (`removed`).
 WHOLE_SOURCE_TASKS = frozenset({"remove"})
 # Edits that change colours alone (`object_composition.recoloured`; outlines stay the source's): of
 # what, and how far (RGB) a colour must move to count as changed. Style changes every colour.
@@ -109,16 +109,6 @@ class EditPipeline(StudioPipeline):
                                     cells.repeat(2, 1, 1, 1))
         return int(torch.argmin(error[:k] - error[k:]))
 
-    def edited_object(self, objects: list[tuple[np.ndarray, np.ndarray]], instruction: str
-                      ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(the source (T, H, W, 3) uint8 with only the object the instruction names left
-        (`named_object`), mask (T, H, W) of the other objects' pixels), or None unless `objects`
-        are two to `MAX_OBJECTS`."""
-        named = self.named_object(objects, instruction)
-        if named is None:
-            return None
-        return objects[named][0], np.any([mask for i, (_, mask) in enumerate(objects) if i != named], axis=0)
-
     @functools.cached_property
     def generation(self) -> GeneratePipeline:
         """The generate pipeline that draws an added object or a new shape (`drawn`)."""
@@ -195,10 +185,10 @@ class EditPipeline(StudioPipeline):
                                upsampler_steps, keep_audio, progress)
             if drawn is not None:
                 return drawn
-        alone = self.edited_object(objects, instruction) if compose_objects and task in OBJECT_TASKS else None
+        named = self.named_object(objects, instruction) if compose_objects and task in OBJECT_TASKS else None
         shown = sized  # the source the edit is shown, at the clip size
-        if alone is not None and task not in WHOLE_SOURCE_TASKS:
-            frames = shown = alone[0]
+        if named is not None and task not in WHOLE_SOURCE_TASKS:
+            frames = shown = objects[named][0]
 
         # 2. Encode the instruction; the batch is [no source, no text] [source, no text] [source, text].
         text = self.encode_text([""] * (2 * n) + [instruction] * n)
@@ -250,10 +240,11 @@ class EditPipeline(StudioPipeline):
             out_frames = retimed(out_frames, sized)
         if keep_unedited_pixels and task in LOCAL_TASKS and not recolour:
             out_frames = keep_unedited(out_frames, shown)
-        if alone is not None:
-            others = np.stack([composition.still_shown(sized, edited, masks, alone[1])
-                               if task in WHOLE_SOURCE_TASKS else alone[1] for edited in out_frames])
-            out_frames = np.where(others[..., None], sized[None], out_frames)
+        if named is not None and task in WHOLE_SOURCE_TASKS:
+            out_frames = np.stack([composition.removed(sized, edited, masks, named) for edited in out_frames])
+        elif named is not None:
+            others = np.any([mask for i, mask in enumerate(masks) if i != named], axis=0)
+            out_frames = np.where(others[None, ..., None], sized[None], out_frames)
         if recolour:
             out_frames = np.stack([composition.recoloured(sized, edited, masks, *COLOUR_TASKS[task])
                                    for edited in out_frames])
