@@ -208,7 +208,7 @@ def clear_offset(mask: np.ndarray, occupied: np.ndarray) -> tuple[int, int]:
     """The shortest shift (dy, dx) in pixels that keeps mask (T, H, W) inside the frame and
     off `occupied` (T, H, W) in every frame, or (0, 0) where none does or nothing is occupied:
     every shift's overlap at once, as the frames' cross-correlation (zero-padded FFTs)."""
-    t, h, w = mask.shape
+    h, w = mask.shape[1:]
     rows, cols = np.flatnonzero(mask.any((0, 2))), np.flatnonzero(mask.any((0, 1)))
     if not len(rows) or not occupied.any():
         return 0, 0
