@@ -55,8 +55,8 @@ def added_object(instruction: str) -> str | None:
 def reshape_parts(instruction: str) -> tuple[str, str] | None:
     """(the words naming the object, the phrase naming its new shape) of a reshape instruction,
     split at its last "a", "an" or "one" ("turn the circle into a square" -> ("turn the circle
-    into", "a square")), or None where it has no such word with words before and after it. The first
-    picks the object (the new shape's word would name another object of that shape), the
+    into", "a square")), or None where it has no such word with words before and after it. The
+    first picks the object (the new shape's word would name another object of that shape), the
     generator draws the second (README: Add and reshape by generation)."""
     words, starts = _articles(instruction)
     if not starts or not 0 < starts[-1] < len(words) - 1:

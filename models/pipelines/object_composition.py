@@ -191,16 +191,15 @@ def removed(source: np.ndarray, edited: np.ndarray, masks: list[np.ndarray], nam
     gone = [bool(inside.any()) and np.linalg.norm(np.median(edited[inside], 0) - back) < COLOUR_RADIUS
             for inside in map(interior, masks)]
     if not any(gone):
-        return erased(source, masks[named])
+        return erased(source, *object_share(source, masks[named]))
     kept = [i for i, g in enumerate(gone) if not g] if sum(gone) == 1 else [i for i in range(len(masks)) if i != named]
-    others = np.any([np.zeros(source.shape[:3], bool), *(masks[i] for i in kept)], axis=0)
+    others = np.any([masks[i] for i in kept], axis=0)
     return np.where(others[..., None], source, edited)
 
 
-def erased(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The source frames (T, H, W, 3) uint8 with the object of mask (T, H, W) painted over with
-    the background colour, each pixel by the share of it the object covers (`object_share`)."""
-    share, colour, back = object_share(source, mask)
+def erased(source: np.ndarray, share: np.ndarray, colour: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """The source frames (T, H, W, 3) uint8 with an object (its `object_share`: share (T, H, W),
+    colour, background colour) painted over with the background, each pixel by its share."""
     return np.clip(np.round(source - share[..., None] * (colour - back)), 0, 255).astype(np.uint8)
 
 
@@ -296,13 +295,13 @@ def reshaped(source: np.ndarray, mask: np.ndarray, made: np.ndarray) -> np.ndarr
     if drawn is None:
         return None
     shape = outline(object_share(made, drawn)[0])
-    share, colour, _ = object_share(source, mask)
+    share, colour, back = object_share(source, mask)
     shown = [t for t in range(len(source)) if share[t].sum() >= MIN_OBJECT_PX]
     if not shown or not extent(shape):
         return None
     scale = np.median([extent(share[t]) for t in shown]) / extent(shape)
     middle = ndimage.center_of_mass(shape)
-    out = erased(source, mask).astype(np.float32)
+    out = erased(source, share, colour, back).astype(np.float32)
     for t in shown:
         centre = np.array(ndimage.center_of_mass(share[t]))
         new = ndimage.affine_transform(shape, np.full(2, 1 / scale), offset=middle - centre / scale,
