@@ -11,6 +11,8 @@ import re
 # Words after the object in an add instruction that say where or that it is one more, not what it is.
 ADD_TAIL = r"\s+((in|into|to|on) (the|this) (scene|video|clip|frame|picture)|too|as well|also)$"
 SHAPE_WORDS = r"(circle|square|triangle|disc|disk|ball|dot|box|block|rectangle|pyramid|wedge)"
+COLOUR_WORDS = (r"(red|orange|yellow|green|cyan|blue|purple|violet|white|crimson|scarlet|teal|turquoise|gold|golden|"
+                r"lime|navy|indigo|snow)")
 RULES = (
     ("reverse", r"\b(backwards?|reverse[ds]?|rewind|in reverse)\b"),
     ("background", r"\b(background|backdrop|behind)\b"),
@@ -21,8 +23,7 @@ RULES = (
                r"without)\b"),
     ("add", r"\b(add|insert|introduce|include|also show|place|put)\b"),
     ("reshape", rf"\b(reshape|morph|(into|become|becomes|be|as|with|to|a|an)\s+(a |an )?{SHAPE_WORDS}s?)\b"),
-    ("recolor", r"\b(colou?r|recolou?r|paint|red|orange|yellow|green|cyan|blue|purple|violet|white|crimson|"
-                r"scarlet|teal|turquoise|gold|golden|lime|navy|indigo|snow)\b"),
+    ("recolor", rf"\b(colou?r|recolou?r|paint|{COLOUR_WORDS})\b"),
 )
 
 
@@ -35,9 +36,14 @@ def detect_task(instruction: str) -> str | None:
     return None
 
 
+def _words(instruction: str) -> list[str]:
+    """The instruction's words, lower-case, without closing punctuation."""
+    return " ".join(instruction.lower().split()).rstrip(" .!").split(" ")
+
+
 def _articles(instruction: str) -> tuple[list[str], list[int]]:
-    """The instruction's words, lower-case, and where each "a", "an" or "one" stands."""
-    words = " ".join(instruction.lower().split()).rstrip(" .!").split(" ")
+    """The instruction's words and where each "a", "an" or "one" stands."""
+    words = _words(instruction)
     return words, [i for i, word in enumerate(words) if word in ("a", "an", "one")]
 
 
@@ -62,3 +68,20 @@ def reshape_parts(instruction: str) -> tuple[str, str] | None:
     if not starts or not 0 < starts[-1] < len(words) - 1:
         return None
     return " ".join(words[:starts[-1]]), " ".join(words[starts[-1]:])
+
+
+def recolour_parts(instruction: str) -> tuple[str, str] | None:
+    """(the instruction less its last colour word, the phrase naming the object in that colour)
+    of a recolor instruction ("paint the cyan square red" -> ("paint the cyan square", "a red
+    square")), or None where it names no colour or no shape. The first picks the object (the
+    new colour's word would name another object of that colour), the generator draws the second,
+    for its colour (README: Recolour by generation)."""
+    words = _words(instruction)
+    colours = [i for i, word in enumerate(words) if re.fullmatch(COLOUR_WORDS, word)]
+    if not colours:
+        return None
+    rest = words[:colours[-1]] + words[colours[-1] + 1:]
+    shapes = [word for word in rest if re.fullmatch(SHAPE_WORDS, word)]
+    if not shapes:
+        return None
+    return " ".join(rest), f"a {words[colours[-1]]} {shapes[-1]}"

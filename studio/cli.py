@@ -163,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "in the edit's order (default: on)")
     edit.add_argument("--compose-objects", action=argparse.BooleanOptionalAction, default=None,
                       help="edit the object an instruction names alone (remove: in the whole source) and lay the "
-                           "others back from the source; add and reshape: the generator draws the new object, laid "
-                           "over the source, or the new shape, which the named object takes (its sound stays the "
-                           "source's) (default: as the model folder says; the shipped models do)")
+                           "others back from the source; add, reshape and recolor: the generator draws the new object, "
+                           "laid over the source, or the new shape or colour, which the named object takes (its "
+                           "sound stays the source's) (default: as the model folder says; the shipped models do)")
     _add_model_options(edit, defaults.EDIT_STEPS)
     edit.set_defaults(run=_edit)
 

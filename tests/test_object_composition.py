@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.pipelines.object_composition import (FOREGROUND_DISTANCE, clear_offset, laid_over, lay_out, layout,
-                                                  object_clauses, recoloured, removed, reshaped, split_image,
+                                                  object_clauses, painted, recoloured, removed, reshaped, split_image,
                                                   split_objects)
 
 
@@ -217,6 +217,27 @@ def test_an_added_object_is_laid_clear_of_the_sources_own_with_its_purest_colour
     assert changed.sum() == 4 * 8 * 8  # the object's pixels alone: no speck, nothing else
     assert np.array_equal(out[:, 10:20, 4:14], source[:, 10:20, 4:14])
     assert laid_over(source, np.tile(black, (4, 32, 32, 1)).astype(np.uint8)) is None  # no object drawn
+
+
+def test_a_painted_object_keeps_its_outline_and_edge_in_the_drawn_colour():
+    """The named object takes the drawn object's purest colour, each pixel by the share of it
+    the object covers (an anti-aliased edge pixel half the way there); the rest stays exact."""
+    navy = np.array((20, 30, 90), np.float32)
+    source = np.tile(navy, (4, 32, 32, 1))
+    source[:, 8:16, 8:16] = (220, 40, 40)
+    source[:, 8:16, 16] = (navy + (220, 40, 40)) / 2  # an edge pixel half covered
+    source[:, 24:28, 24:28] = (40, 200, 60)
+    source = source.astype(np.uint8)
+    red = next(mask for _, mask in split_objects(source) if mask[0, 10, 10])
+    made = np.zeros((4, 32, 32, 3), np.uint8)
+    made[:, 4:20, 4:20] = (34, 64, 196)
+    made[:, 8:16, 8:16] = (40, 70, 220)  # purest in the middle
+    out = painted(source, red, made)
+    assert (out[:, 8:16, 8:16] == (40, 70, 220)).all()
+    assert np.abs(out[:, 8:16, 16].astype(np.float32) - (navy + (40, 70, 220)) / 2).max() <= 1
+    changed = np.any(out != source, axis=-1)
+    assert changed.sum() == 4 * 8 * 9 and np.array_equal(out[:, 24:28, 24:28], source[:, 24:28, 24:28])
+    assert painted(source, red, np.zeros_like(made)) is None
 
 
 def test_a_reshaped_object_keeps_its_colour_size_and_path_in_the_drawn_shape():

@@ -11,7 +11,7 @@ from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited, retimed
 from models.pipelines.object_composition import recoloured, removed, split_objects
-from models.task_detection import added_object, detect_task, reshape_parts
+from models.task_detection import added_object, detect_task, recolour_parts, reshape_parts
 from studio.world.edits import render_edit, sample_edit
 
 FAST = dict(num_inference_steps=2, upsampler_steps=1)
@@ -243,11 +243,13 @@ def test_an_edit_of_one_object_of_several_edits_it_alone(tiny_pipelines, monkeyp
     edit(frames, audio, "turn the red square into a circle", seed=2, **FAST)
 
 
-def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(tiny_pipelines):
-    """Recolor and segment, object by object: the source, with each object the edit gave a
-    new colour in that colour; no other pixel changes. Background: the source with the
-    edit's background colour behind its objects. Style: every colour the edit's."""
+def test_an_edit_of_colours_alone_recolours_the_sources_objects_or_background(tiny_pipelines, monkeypatch):
+    """Recolor (where the generator draws nothing) and segment, object by object: the source,
+    with each object the edit gave a new colour in that colour; no other pixel changes.
+    Background: the source with the edit's background colour behind its objects. Style: every
+    colour the edit's."""
     _, edit = tiny_pipelines
+    monkeypatch.setitem(edit.__dict__, "generation", lambda *a, **k: generate_nothing(**k))  # the transformer recolours
     frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
     frames[:, 4:10, 4:10], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
     audio = np.zeros(32_000, np.float32)
@@ -377,6 +379,44 @@ def test_a_reshape_edit_gives_the_named_object_the_generators_shape(tiny_pipelin
     by_transformer = edit(frames, audio, "turn the green square into a circle", seed=3, compose_objects=True, **FAST)
     assert len(asked) == 2 and named[-1] == "turn the green square into a circle"
     assert by_transformer.task == "reshape" and not np.array_equal(by_transformer.audio[0], audio)
+
+
+def test_a_recolor_edit_gives_the_named_object_the_generators_colour(tiny_pipelines, monkeypatch):
+    """Object by object, recolor asks the generation pipeline for the object the instruction
+    names in its last colour word, and the object the rest of it names (of several:
+    `named_object`) takes the drawn colour on its own outline, the sound the source's; an
+    instruction naming no shape is the edit transformer's."""
+    from models.pipelines.object_composition import painted
+    from models.pipelines.studio_pipeline import ClipOutput
+
+    _, edit = tiny_pipelines
+    navy = np.array([20, 30, 90], np.uint8)
+    frames = np.tile(navy, (16, 32, 32, 1))
+    frames[:, 4:12, 4:12], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
+    audio = np.full(32_000, 0.1, np.float32)
+    drawn = np.zeros((1, 16, 32, 32, 3), np.uint8)
+    drawn[:, :, 10:20, 10:20] = (40, 70, 220)
+    asked, named = [], []
+
+    def draw(prompt, **kwargs):
+        asked.append(prompt)
+        return ClipOutput(frames=drawn, audio=np.full((1, 32_000), 0.9, np.float32), seeds=[kwargs["seed"]],
+                          fps=8.0, sample_rate_hz=16_000)
+
+    def pick(objects, instruction):
+        named.append(instruction)
+        return 0
+
+    monkeypatch.setitem(edit.__dict__, "generation", draw)
+    monkeypatch.setattr(edit, "named_object", pick)
+    out = edit(frames, audio, "paint the red square blue", seed=3, compose_objects=True, **FAST)
+    assert asked == ["a blue square"] and named == ["paint the red square"] and out.task == "recolor"
+    red = split_objects(frames)[0][1]
+    assert red[:, 8, 8].all() and np.array_equal(out.frames[0], painted(frames, red, drawn[0]))
+    assert (out.frames[0][:, 5:11, 5:11] == (40, 70, 220)).all()
+    assert np.array_equal(out.frames[0][~red], frames[~red]) and np.array_equal(out.audio[0], audio)
+    edit(frames, audio, "make it red", seed=3, compose_objects=True, **FAST)
+    assert len(asked) == 1  # no shape named: nothing drawn
 
 
 def test_an_edit_keeps_a_source_of_one_object_whole(tiny_pipelines):
@@ -510,6 +550,17 @@ def test_an_add_instruction_names_its_object_from_its_first_article(instruction,
 ])
 def test_a_reshape_instruction_splits_into_its_object_and_its_new_shape(instruction, parts):
     assert reshape_parts(instruction) == parts
+
+
+@pytest.mark.parametrize("instruction, parts", [
+    ("paint the cyan square red", ("paint the cyan square", "a red square")),
+    ("Give the orange circle a purple colour.", ("give the orange circle a colour", "a purple circle")),
+    ("change the colour of the triangle to white", ("change the colour of the triangle to", "a white triangle")),
+    ("make the car red", None),  # no shape named
+    ("recolour the square", None),  # no colour named
+])
+def test_a_recolor_instruction_splits_into_its_object_and_the_object_in_its_new_colour(instruction, parts):
+    assert recolour_parts(instruction) == parts
 
 
 def test_task_detection_on_unseen_wordings_is_at_least_95_percent():

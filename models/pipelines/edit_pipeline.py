@@ -13,7 +13,7 @@ from models.pipelines import object_composition as composition
 from models.pipelines.generate_pipeline import GeneratePipeline
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
-from models.task_detection import added_object, detect_task, reshape_parts
+from models.task_detection import added_object, detect_task, recolour_parts, reshape_parts
 from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
@@ -27,7 +27,10 @@ COLOUR_TASKS = {"recolor": (frozenset({"objects"}), composition.COLOUR_RADIUS),
                 "segment": (frozenset({"objects"}), composition.COLOUR_RADIUS),
                 "background": (frozenset({"background"}), composition.COLOUR_RADIUS),
                 "style": (frozenset({"objects", "background"}), 0.0)}
-DRAWN_TASKS = frozenset({"add", "reshape"})  # object by object, drawn by the generator (`drawn`)
+# Object by object, drawn by the generator (`drawn`): how an instruction splits into the words
+# naming the source's object and the phrase the generator draws (add names no source object).
+DRAWN_TASKS = {"add": lambda instruction: (None, added_object(instruction)), "reshape": reshape_parts,
+               "recolor": recolour_parts}
 TIMING_TASKS = frozenset({"reverse"})  # change when each frame is shown, not what it shows (`retimed`)
 
 
@@ -67,7 +70,7 @@ class EditPipeline(StudioPipeline):
     objects, the edit transformer paints either or both (the binding failure of README,
     Edits); alone, the object is unambiguous. An edit of colours alone (`COLOUR_TASKS`) then
     keeps the source's outlines, which the decoder blurs, and a reverse edit the source's
-    frames (`retimed`). An add or reshape edit is drawn by the generator (`drawn`)."""
+    frames (`retimed`). An add, reshape or recolor edit is drawn by the generator (`drawn`)."""
 
     def check_inputs(self, frames, audio, instruction, task, num_inference_steps, upsampler_steps, text_guidance,
                      video_guidance, num_candidates, seed) -> str:
@@ -111,7 +114,7 @@ class EditPipeline(StudioPipeline):
 
     @functools.cached_property
     def generation(self) -> GeneratePipeline:
-        """The generate pipeline that draws an added object or a new shape (`drawn`)."""
+        """The generate pipeline that draws an added object, a new shape or a new colour (`drawn`)."""
         return self.sibling(GeneratePipeline)
 
     @torch.no_grad()
@@ -119,29 +122,30 @@ class EditPipeline(StudioPipeline):
               objects: list[tuple[np.ndarray, np.ndarray]], seed: int | None, num_candidates: int,
               num_inference_steps: int, upsampler_steps: int, keep_audio: bool,
               progress: ProgressCallback | None) -> ClipOutput | None:
-        """An add or reshape edit by generation, or None where the instruction does not say what
-        to draw, the source (`sized`, uint8 (T, H, W, 3) at the clip size) has no object to
-        reshape (its `objects`), or a candidate's drawing shows no object. The generation
-        transformer draws the object the instruction names alone, as one stream of an
-        object-by-object prompt (at generation's guidance). Add: it is laid over the source
-        (`object_composition.laid_over`), its tone mixed into the source's sound. Reshape: the
-        named object takes its shape (`object_composition.reshaped`); the sound stays the
-        source's. The edit transformer mostly drew an added object as a circle, or standing
-        still, and kept a reshaped object's old shape (README: Add and reshape by
-        generation)."""
-        if task == "add":
-            phrase, mask = added_object(instruction), None
-        else:
-            parts = reshape_parts(instruction)
-            if parts is None or not 1 <= len(objects) <= composition.MAX_OBJECTS:
-                return None
-            phrase, mask = parts[1], objects[0 if len(objects) == 1 else self.named_object(objects, parts[0])][1]
-        if phrase is None:
+        """An add, reshape or recolor edit by generation, or None where the instruction does not
+        say what to draw (`DRAWN_TASKS`), the source (`sized`, uint8 (T, H, W, 3) at the clip
+        size) has no object to change (its `objects`), or a candidate's drawing shows no object.
+        The generation transformer draws the object the instruction names alone, as one stream
+        of an object-by-object prompt (at generation's guidance). Add: it is laid over the source
+        (`object_composition.laid_over`), its tone mixed into the source's sound. Reshape and
+        recolor: the named object takes its shape (`reshaped`) or colour (`painted`); the sound
+        stays the source's. The edit transformer mostly drew an added object as a circle, or
+        standing still, kept a reshaped object's old shape, and recoloured the other object or
+        none (README: Add and reshape by generation, Recolour by generation)."""
+        parts = DRAWN_TASKS[task](instruction)
+        if parts is None or parts[1] is None:
             return None
-        made = self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
+        mask = None
+        if task != "add":
+            if not 1 <= len(objects) <= composition.MAX_OBJECTS:
+                return None
+            mask = objects[0 if len(objects) == 1 else self.named_object(objects, parts[0])][1]
+        made = self.generation(parts[1], num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
                                num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
-        frames = [composition.laid_over(sized, clip) if task == "add" else composition.reshaped(sized, mask, clip)
-                  for clip in made.frames]
+        compose = {"add": lambda clip: composition.laid_over(sized, clip),
+                   "reshape": lambda clip: composition.reshaped(sized, mask, clip),
+                   "recolor": lambda clip: composition.painted(sized, mask, clip)}[task]
+        frames = [compose(clip) for clip in made.frames]
         if any(f is None for f in frames):
             return None
         source_audio = np.repeat(audio[None].astype(np.float32), num_candidates, axis=0)
@@ -158,15 +162,15 @@ class EditPipeline(StudioPipeline):
                  keep_audio: bool = False, keep_unedited_pixels: bool = True,
                  progress: ProgressCallback | None = None, compose_objects: bool | None = None) -> ClipOutput:
         """`compose_objects`: edit the object an instruction names alone, or for remove in
-        the whole source, and lay the others back; draw an added object or a new shape with the
-        generator (`drawn`) (None: as the checkpoint says).
+        the whole source, and lay the others back; draw an added object, a new shape or a new
+        colour with the generator (`drawn`) (None: as the checkpoint says).
         `keep_unedited_pixels`: an edit of one object gets the source's pixels back where it
         left them nearly alone; object by object, a recolor, segment, background or style edit
         is the source with the colours the edit changed, on the source's outlines
         (`object_composition.recoloured`); a reverse edit shows the source's frames in the
         edit's order (`retimed`)."""
-        # 1. Check inputs, settle the task, choose seeds; object by object, draw an added object
-        #    or a new shape, or keep the named object alone in the source (remove: all of it).
+        # 1. Check inputs, settle the task, choose seeds; object by object, draw an added object,
+        #    a new shape or a new colour, or keep the named object alone in the source (remove: all of it).
         task = self.check_inputs(frames, audio, instruction, task, num_inference_steps, upsampler_steps,
                                  text_guidance, video_guidance, num_candidates, seed)
         seeds = self.seeds_for(seed, num_candidates)

@@ -203,6 +203,19 @@ def erased(source: np.ndarray, share: np.ndarray, colour: np.ndarray, back: np.n
     return np.clip(np.round(source - share[..., None] * (colour - back)), 0, 255).astype(np.uint8)
 
 
+def painted(source: np.ndarray, mask: np.ndarray, made: np.ndarray) -> np.ndarray | None:
+    """The source frames (T, H, W, 3) uint8 with the object of mask (T, H, W) in the colour of
+    the main object of `made` (`drawn_object`, its purest pixels), or None if `made` shows
+    none: each pixel moves by the share of it the object covers, so the object keeps its own
+    outline and edge. Recolor changes the colour and nothing else."""
+    drawn = drawn_object(made)
+    if drawn is None:
+        return None
+    colour = object_share(made, drawn)[1]
+    share, old, _ = object_share(source, mask)
+    return np.clip(np.round(source + share[..., None] * (colour - old)), 0, 255).astype(np.uint8)
+
+
 def clear_offset(mask: np.ndarray, occupied: np.ndarray) -> tuple[int, int]:
     """The shortest shift (dy, dx) in pixels that keeps mask (T, H, W) inside the frame and
     off `occupied` (T, H, W) in every frame, or (0, 0) where none does or nothing is occupied:

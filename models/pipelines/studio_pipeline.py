@@ -90,8 +90,8 @@ class StudioPipeline(DiffusionPipeline):
         """`generation_transformer`: the text-to-video generator, where `transformer` is another
         (the edit pipeline's). It tells objects apart by their captions (`caption_errors`)
         better than the edit transformer's generation task (README: Edits object by object),
-        and draws an added object or a new shape (README: Add and reshape by generation); None:
-        `transformer`."""
+        and draws an added object, a new shape or a new colour (README: Add and reshape by
+        generation, Recolour by generation); None: `transformer`."""
         super().__init__()
         self.register_modules(text_encoder=text_encoder, video_vae=video_vae, audio_vae=audio_vae,
                               transformer=transformer, scheduler=scheduler, upsampler=upsampler,

@@ -59,7 +59,7 @@ def build_edit_tab(studio: Studio) -> EditTab:
                                        label="Source-video guidance", info="how closely to keep the source")
             keep_audio = gr.Checkbox(value=DEFAULTS["keep_audio"], label="Keep the source audio",
                                      info="off: regenerate the audio to match the edit (with the shipped "
-                                          "models, an added object's tone is mixed in; a reshape keeps it)")
+                                          "models, an added object's tone is mixed in; a reshape or recolor keeps it)")
             keep_pixels = gr.Checkbox(value=DEFAULTS["keep_unedited_pixels"], label="Keep unedited pixels",
                                       info="edits of one object: pixels it left nearly alone stay the source's "
                                            "(recolor, segment, background, style: all but the colours it changed; "
