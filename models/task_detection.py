@@ -11,6 +11,9 @@ import re
 # Words after the object in an add instruction that say where or that it is one more, not what it is.
 ADD_TAIL = r"\s+((in|into|to|on) (the|this) (scene|video|clip|frame|picture)|too|as well|also)$"
 SHAPE_WORDS = r"(circle|square|triangle|disc|disk|ball|dot|box|block|rectangle|pyramid|wedge)"
+# The size a new shape or colour is drawn at (`reshape_phrase`, `recolour_phrase`): the generator
+# draws small shapes round, and the drawing gives only a shape (scaled to the object) or a colour.
+DRAWN_SIZE = "large"
 COLOUR_WORDS = (r"(red|orange|yellow|green|cyan|blue|purple|violet|white|crimson|scarlet|teal|turquoise|gold|golden|"
                 r"lime|navy|indigo|snow)")
 RULES = (
@@ -58,30 +61,41 @@ def added_object(instruction: str) -> str | None:
     return re.sub(ADD_TAIL, "", " ".join(words[starts[0]:])) or None
 
 
-def reshape_parts(instruction: str) -> tuple[str, str] | None:
-    """(the words naming the object, the phrase naming its new shape) of a reshape instruction,
-    split at its last "a", "an" or "one" ("turn the circle into a square" -> ("turn the circle
-    into", "a square")), or None where it has no such word with words before and after it. The
-    first picks the object (the new shape's word would name another object of that shape), the
-    generator draws the second (README: Add and reshape by generation)."""
+def _reference(text: str) -> re.Match | None:
+    """In lower-cased words, the last "the" before the first shape word, through that word."""
+    return re.search(rf"\bthe ((?:(?!(?:the|a|an)\b)\w+ )*?{SHAPE_WORDS})\b", text)
+
+
+def object_reference(instruction: str) -> tuple[str, str] | None:
+    """(the phrase naming the object an instruction is about, its shape word), or None where no
+    "the ... {shape}" names one: the words from the last "the" before the first shape word
+    through that word, "the" made "a" ("change the colour of the cyan square to red" -> ("a
+    cyan square", "square")). What the object is picked by (`EditPipeline.named_object`): the
+    rest of an instruction names what it is to become, as another object might be."""
+    match = _reference(" ".join(_words(instruction)))
+    return (f"a {match.group(1)}", match.group(2)) if match else None
+
+
+def reshape_phrase(instruction: str) -> str | None:
+    """What the generator draws for a reshape instruction: the shape its last "a", "an" or "one"
+    names, at `DRAWN_SIZE` ("turn the circle into a square" -> "a large square"; a shape word
+    the rules do not know stays as written: "a star"), or None where it has no such word with
+    words before and after it (README: Add and reshape by generation)."""
     words, starts = _articles(instruction)
     if not starts or not 0 < starts[-1] < len(words) - 1:
         return None
-    return " ".join(words[:starts[-1]]), " ".join(words[starts[-1]:])
+    phrase = words[starts[-1]:]
+    shapes = [word for word in phrase if re.fullmatch(SHAPE_WORDS, word)]
+    return f"a {DRAWN_SIZE} {shapes[0]}" if shapes else " ".join(phrase)
 
 
-def recolour_parts(instruction: str) -> tuple[str, str] | None:
-    """(the instruction less its last colour word, the phrase naming the object in that colour)
-    of a recolor instruction ("paint the cyan square red" -> ("paint the cyan square", "a red
-    square")), or None where it names no colour or no shape. The first picks the object (the
-    new colour's word would name another object of that colour), the generator draws the second,
-    for its colour (README: Recolour by generation)."""
-    words = _words(instruction)
-    colours = [i for i, word in enumerate(words) if re.fullmatch(COLOUR_WORDS, word)]
-    if not colours:
-        return None
-    rest = words[:colours[-1]] + words[colours[-1] + 1:]
-    shapes = [word for word in rest if re.fullmatch(SHAPE_WORDS, word)]
-    if not shapes:
-        return None
-    return " ".join(rest), f"a {words[colours[-1]]} {shapes[-1]}"
+def recolour_phrase(instruction: str) -> str | None:
+    """What the generator draws for a recolor instruction: the object it names
+    (`object_reference`) at `DRAWN_SIZE` in the last colour word after that ("paint the cyan
+    square red" -> "a large red square"), or None where it names no such object or colour. The
+    drawing gives the colour, and the object's shape to tell it from others by (README: Recolour
+    by generation)."""
+    text = " ".join(_words(instruction))
+    match = _reference(text)
+    colours = re.findall(rf"\b{COLOUR_WORDS}\b", text[match.end():]) if match else []
+    return f"a {DRAWN_SIZE} {colours[-1]} {match.group(2)}" if colours else None

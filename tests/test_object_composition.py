@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from models.pipelines.object_composition import (FOREGROUND_DISTANCE, clear_offset, laid_over, lay_out, layout,
-                                                  object_clauses, painted, recoloured, removed, reshaped, split_image,
-                                                  split_objects)
+                                                  object_clauses, outline_similarity, painted, recoloured, removed,
+                                                  reshaped, shape_of, split_image, split_objects)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -238,6 +238,26 @@ def test_a_painted_object_keeps_its_outline_and_edge_in_the_drawn_colour():
     changed = np.any(out != source, axis=-1)
     assert changed.sum() == 4 * 8 * 9 and np.array_equal(out[:, 24:28, 24:28], source[:, 24:28, 24:28])
     assert painted(source, red, np.zeros_like(made)) is None
+
+
+def test_outlines_compare_in_shape_alone():
+    """Outline likeness ignores where an object is and how large: a square is more like a
+    larger square elsewhere than like a disc or a triangle of its size; the main drawn object's
+    outline is read without its specks."""
+    yy, xx = np.mgrid[:48, :48]
+    square, large, disc, triangle = (np.zeros((48, 48), np.float32) for _ in range(4))
+    square[4:14, 4:14] = 1
+    large[20:44, 18:42] = 1
+    disc[(yy - 30) ** 2 + (xx - 12) ** 2 <= 25] = 1
+    triangle[(yy >= 30) & (yy < 40) & (np.abs(xx - 35) <= (yy - 30) / 2)] = 1
+    same = outline_similarity(square, large)
+    assert same > 0.85 and outline_similarity(square, disc) < same - 0.15
+    assert outline_similarity(square, triangle) < outline_similarity(square, disc)
+    assert outline_similarity(disc, disc) == pytest.approx(1.0)
+    frames = np.zeros((4, 48, 48, 3), np.uint8)
+    frames[:, large > 0] = (240, 220, 40)
+    frames[:, 2:4, 2:4] = (60, 60, 200)  # a speck
+    assert outline_similarity(shape_of(frames), large) > 0.95 and shape_of(np.zeros_like(frames)) is None
 
 
 def test_a_reshaped_object_keeps_its_colour_size_and_path_in_the_drawn_shape():

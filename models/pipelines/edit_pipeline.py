@@ -13,7 +13,7 @@ from models.pipelines import object_composition as composition
 from models.pipelines.generate_pipeline import GeneratePipeline
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
-from models.task_detection import added_object, detect_task, recolour_parts, reshape_parts
+from models.task_detection import DRAWN_SIZE, added_object, detect_task, object_reference, recolour_phrase, reshape_phrase
 from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
@@ -27,10 +27,11 @@ COLOUR_TASKS = {"recolor": (frozenset({"objects"}), composition.COLOUR_RADIUS),
                 "segment": (frozenset({"objects"}), composition.COLOUR_RADIUS),
                 "background": (frozenset({"background"}), composition.COLOUR_RADIUS),
                 "style": (frozenset({"objects", "background"}), 0.0)}
-# Object by object, drawn by the generator (`drawn`): how an instruction splits into the words
-# naming the source's object and the phrase the generator draws (add names no source object).
-DRAWN_TASKS = {"add": lambda instruction: (None, added_object(instruction)), "reshape": reshape_parts,
-               "recolor": recolour_parts}
+# Object by object, drawn by the generator (`drawn`): what it draws for an instruction.
+DRAWN_TASKS = {"add": added_object, "reshape": reshape_phrase, "recolor": recolour_phrase}
+# Of objects that differ in shape, the named one is the one most like a drawing of its shape by
+# this much (`outline_similarity`; chosen on development splits, README: Picking by outline).
+SHAPE_MARGIN = 0.15
 TIMING_TASKS = frozenset({"reverse"})  # change when each frame is shown, not what it shows (`retimed`)
 
 
@@ -97,19 +98,30 @@ class EditPipeline(StudioPipeline):
         return task
 
     @torch.no_grad()
-    def named_object(self, objects: list[tuple[np.ndarray, np.ndarray]], instruction: str) -> int | None:
+    def named_object(self, objects: list[tuple[np.ndarray, np.ndarray]], instruction: str,
+                     drawing: np.ndarray | None = None) -> int | None:
         """Which of `objects` (the source's, from `split_objects`) the instruction names, or None
-        unless they are two to `MAX_OBJECTS`: the one whose denoising error, over its own latent
-        cells, the instruction lowers most against no text (`caption_errors`)."""
+        unless they are two to `MAX_OBJECTS`. Given a `drawing` (frames (T, H, W, 3)) of an object
+        of the shape it names, the one whose outline is most like the drawing's, where that is
+        clear by `SHAPE_MARGIN`; else the one whose denoising error, over its own latent cells,
+        the phrase naming it (`object_reference`, else the whole instruction) lowers most against
+        no text (`caption_errors`), which tells colours apart far better than shapes."""
         k = len(objects)
         if not 2 <= k <= composition.MAX_OBJECTS:
             return None
+        shape = None if drawing is None else composition.shape_of(drawing)
+        if shape is not None:
+            likeness = sorted((composition.outline_similarity(composition.shape_of(alone, mask), shape), i)
+                              for i, (alone, mask) in enumerate(objects))
+            if likeness[-1][0] - likeness[-2][0] > SHAPE_MARGIN:
+                return likeness[-1][1]
+        reference = object_reference(instruction)
         clean = torch.cat([encode_video(self.video_vae, frames_to_tensor(alone[None], self.config.base_size))
                            for alone, _ in objects])  # (k, C, T', h, w)
         cells = torch.stack([F.adaptive_max_pool3d(torch.from_numpy(mask[None]).float(), clean.shape[2:])[0]
                              for _, mask in objects])  # (k, T', h, w): the latent cells each object touches
-        error = self.caption_errors(clean.repeat(2, 1, 1, 1, 1), self.encode_text([instruction] * k + [""] * k),
-                                    cells.repeat(2, 1, 1, 1))
+        text = self.encode_text([reference[0] if reference else instruction] * k + [""] * k)
+        error = self.caption_errors(clean.repeat(2, 1, 1, 1, 1), text, cells.repeat(2, 1, 1, 1))
         return int(torch.argmin(error[:k] - error[k:]))
 
     @functools.cached_property
@@ -132,16 +144,22 @@ class EditPipeline(StudioPipeline):
         stays the source's. The edit transformer mostly drew an added object as a circle, or
         standing still, kept a reshaped object's old shape, and recoloured the other object or
         none (README: Add and reshape by generation, Recolour by generation)."""
-        parts = DRAWN_TASKS[task](instruction)
-        if parts is None or parts[1] is None:
+        phrase = DRAWN_TASKS[task](instruction)
+        if phrase is None or (task != "add" and not 1 <= len(objects) <= composition.MAX_OBJECTS):
             return None
+
+        made = self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
+                               num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
         mask = None
         if task != "add":
-            if not 1 <= len(objects) <= composition.MAX_OBJECTS:
-                return None
-            mask = objects[0 if len(objects) == 1 else self.named_object(objects, parts[0])][1]
-        made = self.generation(parts[1], num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
-                               num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
+            # Of several objects, the named one: recolor's drawing shows its shape; reshape's shows the new
+            # one, so the named object's shape is drawn too, at half the steps (its outline is all it gives).
+            reference = object_reference(instruction)
+            drawing = (None if len(objects) == 1 or reference is None else made.frames[0] if task == "recolor"
+                       else self.generation(f"a {DRAWN_SIZE} {reference[1]}", seed=seed, compose_objects=True,
+                                            num_inference_steps=max(1, num_inference_steps // 2),
+                                            upsampler_steps=max(1, upsampler_steps // 2)).frames[0])
+            mask = objects[0 if len(objects) == 1 else self.named_object(objects, instruction, drawing)][1]
         compose = {"add": lambda clip: composition.laid_over(sized, clip),
                    "reshape": lambda clip: composition.reshaped(sized, mask, clip),
                    "recolor": lambda clip: composition.painted(sized, mask, clip)}[task]

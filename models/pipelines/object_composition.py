@@ -36,6 +36,7 @@ CROSS = ndimage.generate_binary_structure(2, 1)[None]  # (1, 3, 3): a pixel and 
 COLOUR_RADIUS = 40.0
 EDGE_PX = 2
 PUREST_PERCENTILE = 90  # an added object's colour: its pixels this far up its distance from the background
+OUTLINE_PX = 32  # outlines are compared at this extent (`outline_similarity`)
 CLEARANCE_PX = 2  # an added object is laid at least this far from the source's objects
 
 
@@ -296,6 +297,27 @@ def outline(share: np.ndarray) -> np.ndarray:
     frames = [ndimage.shift(s, middle - ndimage.center_of_mass(s), order=1) for s in share if s.sum() >= MIN_OBJECT_PX]
     mean = np.mean(frames, 0) if frames else np.zeros(share.shape[1:], np.float32)
     return np.clip(mean / max(mean.max(), 1e-6), 0, 1)
+
+
+def shape_of(frames: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+    """The `outline` (H, W) of the object of mask (T, H, W) in frames (T, H, W, 3), or without a
+    mask of their main object (`drawn_object`); None where they show none."""
+    mask = drawn_object(frames) if mask is None else mask
+    return None if mask is None else outline(object_share(frames, mask)[0])
+
+
+def outline_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """How alike two outlines (H, W) are in shape alone, in [0, 1]: their soft intersection over
+    union, each centred and scaled to an extent of `OUTLINE_PX` (a disc against the square
+    around it: about 0.7; a square against a triangle: about 0.5)."""
+    def normalised(shape):
+        scale = OUTLINE_PX / max(extent(shape), 1)
+        offset = np.array(ndimage.center_of_mass(shape)) - OUTLINE_PX / scale
+        return ndimage.affine_transform(shape, np.full(2, 1 / scale), offset=offset,
+                                        output_shape=(2 * OUTLINE_PX, 2 * OUTLINE_PX), order=1)
+
+    a, b = normalised(a), normalised(b)
+    return float(np.minimum(a, b).sum() / max(np.maximum(a, b).sum(), 1e-6))
 
 
 def reshaped(source: np.ndarray, mask: np.ndarray, made: np.ndarray) -> np.ndarray | None:
