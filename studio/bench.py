@@ -126,7 +126,7 @@ def instrument(engine: Engine) -> StageTimer:
     for vae in (generate.video_vae, generate.audio_vae, edit.video_vae, edit.audio_vae):
         if "encode" not in vars(vae):
             timer.wrap(vae, "encode", "encoders (image / source)")
-    for pipe in (generate, edit):
+    for pipe in (generate, edit, edit.generation):  # the last draws an add, reshape or recolor edit's object
         timer.wrap(pipe, "denoise", "base sampling")
         timer.wrap(pipe, "upsample", "upsampler")
         timer.wrap(pipe, "decode", "decoders")

@@ -341,22 +341,19 @@ def test_an_add_edit_lays_the_generators_object_over_the_source(tiny_pipelines, 
     assert len(asked) == 3
 
 
-def test_a_reshape_edit_gives_the_named_object_the_generators_shape(tiny_pipelines, monkeypatch):
-    """Object by object, reshape asks the generation pipeline for the shape the instruction's
-    last "a ..." names, large, and the object the instruction names (of several: `named_object`,
-    shown a drawing of the named object's shape) takes that shape, the sound the source's; where
-    the generator draws nothing, the edit transformer reshapes it."""
-    from models.pipelines.object_composition import reshaped
+def two_squares() -> tuple[np.ndarray, np.ndarray]:
+    """(frames (16, 32, 32, 3): a red and a green square on navy, audio: a constant 0.1)."""
+    frames = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
+    frames[:, 4:12, 4:12], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
+    return frames, np.full(32_000, 0.1, np.float32)
+
+
+def fake_drawing(edit, monkeypatch, drawn: np.ndarray, pick: int) -> tuple[list, list]:
+    """The edit pipeline's generator made to draw `drawn` (1, T, H, W, 3) and its pick to take
+    object `pick`: (what it was asked to draw: (prompt, candidates, base steps), what the pick was
+    given: (instruction, whether the drawing shown is `drawn`'s))."""
     from models.pipelines.studio_pipeline import ClipOutput
 
-    _, edit = tiny_pipelines
-    navy = np.array([20, 30, 90], np.uint8)
-    frames = np.tile(navy, (16, 32, 32, 1))
-    frames[:, 4:12, 4:12], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
-    audio = np.full(32_000, 0.1, np.float32)
-    drawn = np.zeros((1, 16, 32, 32, 3), np.uint8)
-    yy, xx = np.mgrid[:32, :32]
-    drawn[:, :, (yy - 16) ** 2 + (xx - 16) ** 2 <= 36] = (240, 220, 40)  # a disc
     asked, named = [], []
 
     def draw(prompt, **kwargs):
@@ -364,12 +361,28 @@ def test_a_reshape_edit_gives_the_named_object_the_generators_shape(tiny_pipelin
         return ClipOutput(frames=drawn.copy(), audio=np.full((1, 32_000), 0.9, np.float32), seeds=[kwargs["seed"]],
                           fps=8.0, sample_rate_hz=16_000)
 
-    def pick(objects, instruction, drawing=None):
+    def named_object(objects, instruction, drawing=None):
         named.append((instruction, drawing is not None and np.array_equal(drawing, drawn[0])))
-        return 1
+        return pick
 
     monkeypatch.setitem(edit.__dict__, "generation", draw)
-    monkeypatch.setattr(edit, "named_object", pick)
+    monkeypatch.setattr(edit, "named_object", named_object)
+    return asked, named
+
+
+def test_a_reshape_edit_gives_the_named_object_the_generators_shape(tiny_pipelines, monkeypatch):
+    """Object by object, reshape asks the generation pipeline for the shape the instruction's
+    last "a ..." names, large, and the object the instruction names (of several: `named_object`,
+    shown a drawing of the named object's shape) takes that shape, the sound the source's; where
+    the generator draws nothing, the edit transformer reshapes it."""
+    from models.pipelines.object_composition import reshaped
+
+    _, edit = tiny_pipelines
+    frames, audio = two_squares()
+    drawn = np.zeros((1, 16, 32, 32, 3), np.uint8)
+    yy, xx = np.mgrid[:32, :32]
+    drawn[:, :, (yy - 16) ** 2 + (xx - 16) ** 2 <= 36] = (240, 220, 40)  # a disc
+    asked, named = fake_drawing(edit, monkeypatch, drawn, pick=1)
     out = edit(frames, audio, "turn the green square into a circle", seed=3, compose_objects=True, **FAST)
     assert asked == [("a large circle", 1, 2), ("a large square", 1, 1)] and out.task == "reshape"
     assert named == [("turn the green square into a circle", True)]
@@ -388,30 +401,14 @@ def test_a_recolor_edit_gives_the_named_object_the_generators_colour(tiny_pipeli
     shown the drawing for its shape) takes the drawn colour on its own outline, the sound the
     source's; an instruction naming no shape is the edit transformer's."""
     from models.pipelines.object_composition import painted
-    from models.pipelines.studio_pipeline import ClipOutput
 
     _, edit = tiny_pipelines
-    navy = np.array([20, 30, 90], np.uint8)
-    frames = np.tile(navy, (16, 32, 32, 1))
-    frames[:, 4:12, 4:12], frames[:, 20:26, 18:24] = (230, 40, 40), (40, 200, 60)
-    audio = np.full(32_000, 0.1, np.float32)
+    frames, audio = two_squares()
     drawn = np.zeros((1, 16, 32, 32, 3), np.uint8)
     drawn[:, :, 10:20, 10:20] = (40, 70, 220)
-    asked, named = [], []
-
-    def draw(prompt, **kwargs):
-        asked.append(prompt)
-        return ClipOutput(frames=drawn, audio=np.full((1, 32_000), 0.9, np.float32), seeds=[kwargs["seed"]],
-                          fps=8.0, sample_rate_hz=16_000)
-
-    def pick(objects, instruction, drawing=None):
-        named.append((instruction, drawing is not None and np.array_equal(drawing, drawn[0])))
-        return 0
-
-    monkeypatch.setitem(edit.__dict__, "generation", draw)
-    monkeypatch.setattr(edit, "named_object", pick)
+    asked, named = fake_drawing(edit, monkeypatch, drawn, pick=0)
     out = edit(frames, audio, "paint the red square blue", seed=3, compose_objects=True, **FAST)
-    assert asked == ["a large blue square"] and named == [("paint the red square blue", True)]
+    assert asked == [("a large blue square", 1, 2)] and named == [("paint the red square blue", True)]
     assert out.task == "recolor"
     red = split_objects(frames)[0][1]
     assert red[:, 8, 8].all() and np.array_equal(out.frames[0], painted(frames, red, drawn[0]))

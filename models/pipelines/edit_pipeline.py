@@ -13,7 +13,8 @@ from models.pipelines import object_composition as composition
 from models.pipelines.generate_pipeline import GeneratePipeline
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
-from models.task_detection import DRAWN_SIZE, added_object, detect_task, object_reference, recolour_phrase, reshape_phrase
+from models.task_detection import (DRAWN_SIZE, added_object, detect_task, object_reference, recolour_phrase,
+                                   reshape_phrase)
 from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
@@ -147,7 +148,6 @@ class EditPipeline(StudioPipeline):
         phrase = DRAWN_TASKS[task](instruction)
         if phrase is None or (task != "add" and not 1 <= len(objects) <= composition.MAX_OBJECTS):
             return None
-
         made = self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
                                num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
         mask = None
