@@ -326,10 +326,9 @@ def reshaped(source: np.ndarray, mask: np.ndarray, made: np.ndarray) -> np.ndarr
     erased to the background, and the drawn object's `outline`, scaled to the object's extent,
     is drawn at the object's centre in each frame in the object's colour. Reshape changes the
     shape and nothing else: the source keeps the size, colour and path."""
-    drawn = drawn_object(made)
-    if drawn is None:
+    shape = shape_of(made)
+    if shape is None:
         return None
-    shape = outline(object_share(made, drawn)[0])
     share, colour, back = object_share(source, mask)
     shown = [t for t in range(len(source)) if share[t].sum() >= MIN_OBJECT_PX]
     if not shown or not extent(shape):
