@@ -14,6 +14,8 @@ SHAPE_WORDS = r"(circle|square|triangle|disc|disk|ball|dot|box|block|rectangle|p
 # The size a new shape or colour is drawn at (`reshape_phrase`, `recolour_phrase`): the generator
 # draws small shapes round, and the drawing gives only a shape (scaled to the object) or a colour.
 DRAWN_SIZE = "large"
+# Where an added object is asked to go, as (rows, columns) per frame in sign alone.
+MOTION_WORDS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0), "still": (0, 0)}
 COLOUR_WORDS = (r"(red|orange|yellow|green|cyan|blue|purple|violet|white|crimson|scarlet|teal|turquoise|gold|golden|"
                 r"lime|navy|indigo|snow)")
 RULES = (
@@ -59,6 +61,13 @@ def added_object(instruction: str) -> str | None:
     if not starts:
         return None
     return re.sub(ADD_TAIL, "", " ".join(words[starts[0]:])) or None
+
+
+def named_motion(phrase: str) -> tuple[int, int] | None:
+    """The direction (rows, columns) in sign alone of the last motion word of a phrase ("a small
+    red circle moving left" -> (0, -1); "staying still" -> (0, 0)), or None where it names none."""
+    words = [word for word in _words(phrase) if word in MOTION_WORDS]
+    return MOTION_WORDS[words[-1]] if words else None
 
 
 def _reference(text: str) -> re.Match | None:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from models.pipelines.object_composition import (FOREGROUND_DISTANCE, clear_offset, laid_over, lay_out, layout,
-                                                  object_clauses, outline_similarity, painted, recoloured, removed,
-                                                  reshaped, shape_of, split_image, split_objects)
+                                                  moves_as, object_clauses, outline_similarity, painted, recoloured,
+                                                  removed, reshaped, shape_of, split_image, split_objects)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -258,6 +258,19 @@ def test_outlines_compare_in_shape_alone():
     frames[:, large > 0] = (240, 220, 40)
     frames[:, 2:4, 2:4] = (60, 60, 200)  # a speck
     assert outline_similarity(shape_of(frames), large) > 0.95 and shape_of(np.zeros_like(frames)) is None
+
+
+def test_a_drawn_object_moves_as_asked_by_its_centre_from_first_to_last_frame():
+    """Still: its centre moves under a sixteenth of the frame side; a direction: at least that
+    far along it and twice as far as across it; no object drawn moves as nothing asks."""
+    frames = np.zeros((16, 64, 64, 3), np.uint8)
+    for t in range(16):
+        frames[t, 40 - t:50 - t, 10 + t // 4:20 + t // 4] = (240, 220, 40)  # up 15 px, right 3
+    assert moves_as(frames, (-1, 0))
+    assert not any(moves_as(frames, d) for d in ((1, 0), (0, 1), (0, -1), (0, 0)))
+    still = np.repeat(frames[:1], 16, axis=0)
+    assert moves_as(still, (0, 0)) and not moves_as(still, (-1, 0))
+    assert not moves_as(np.zeros_like(frames), (0, 0))
 
 
 def test_a_reshaped_object_keeps_its_colour_size_and_path_in_the_drawn_shape():

@@ -11,7 +11,8 @@ from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited, retimed
 from models.pipelines.object_composition import recoloured, removed, split_objects
-from models.task_detection import added_object, detect_task, object_reference, recolour_phrase, reshape_phrase
+from models.task_detection import (added_object, detect_task, named_motion, object_reference, recolour_phrase,
+                                   reshape_phrase)
 from studio.world.edits import render_edit, sample_edit
 
 FAST = dict(num_inference_steps=2, upsampler_steps=1)
@@ -326,8 +327,9 @@ def test_an_add_edit_lays_the_generators_object_over_the_source(tiny_pipelines, 
                           fps=8.0, sample_rate_hz=16_000)
 
     monkeypatch.setitem(edit.__dict__, "generation", draw)
-    out = edit(frames, audio, "put a small yellow square moving up in the scene", seed=3, compose_objects=True, **FAST)
-    assert asked == [("a small yellow square moving up", 3, 2)] and out.task == "add" and out.seeds == [3]
+    out = edit(frames, audio, "put a small yellow square staying still in the scene", seed=3, compose_objects=True,
+               **FAST)
+    assert asked == [("a small yellow square staying still", 3, 2)] and out.task == "add" and out.seeds == [3]
     assert np.array_equal(out.frames[0], laid_over(frames, drawn[0])) and not np.array_equal(out.frames[0], frames)
     assert np.allclose(out.audio, 1.0)  # 0.1 + 0.95, clipped as the world mixes tones
     kept = edit(frames, audio, "add a small yellow square", seed=3, compose_objects=True, keep_audio=True, **FAST)
@@ -368,6 +370,38 @@ def fake_drawing(edit, monkeypatch, drawn: np.ndarray, pick: int) -> tuple[list,
     monkeypatch.setitem(edit.__dict__, "generation", draw)
     monkeypatch.setattr(edit, "named_object", named_object)
     return asked, named
+
+
+def test_an_added_object_that_does_not_move_as_asked_is_drawn_once_more(tiny_pipelines, monkeypatch):
+    """An add whose drawing stands still where the phrase says "moving up" is drawn again from
+    another seed (and that drawing is laid over the source, even if it moves wrong as well); one
+    that moves as asked, or a phrase naming no motion, is drawn once."""
+    from models.pipelines.edit_pipeline import REDRAW_SEED_STRIDE
+    from models.pipelines.object_composition import laid_over
+    from models.pipelines.studio_pipeline import ClipOutput
+
+    _, edit = tiny_pipelines
+    frames, audio = two_squares()
+    still, rising = np.zeros((1, 16, 32, 32, 3), np.uint8), np.zeros((1, 16, 32, 32, 3), np.uint8)
+    still[:, :, 14:20, 4:10] = (240, 220, 40)
+    for t in range(16):
+        rising[:, t, 24 - t:30 - t, 4:10] = (240, 220, 40)
+    seeds = []
+
+    def draw(prompt, **kwargs):
+        seeds.append(kwargs["seed"])
+        clip = still if kwargs["seed"] == 3 else rising
+        return ClipOutput(frames=clip.copy(), audio=np.zeros((1, 32_000), np.float32), seeds=[kwargs["seed"]],
+                          fps=8.0, sample_rate_hz=16_000)
+
+    monkeypatch.setitem(edit.__dict__, "generation", draw)
+    out = edit(frames, audio, "add a small yellow square moving up", seed=3, compose_objects=True, **FAST)
+    assert seeds == [3, 3 + REDRAW_SEED_STRIDE] and out.seeds == [3]
+    assert np.array_equal(out.frames[0], laid_over(frames, rising[0]))
+    for instruction in ("add a small yellow square staying still", "add a small yellow square"):
+        seeds.clear()
+        out = edit(frames, audio, instruction, seed=3, compose_objects=True, **FAST)
+        assert seeds == [3] and np.array_equal(out.frames[0], laid_over(frames, still[0]))
 
 
 def test_a_reshape_edit_gives_the_named_object_the_generators_shape(tiny_pipelines, monkeypatch):
@@ -562,6 +596,16 @@ PARAPHRASES = {
 ])
 def test_an_add_instruction_names_its_object_from_its_first_article(instruction, phrase):
     assert added_object(instruction) == phrase
+
+
+@pytest.mark.parametrize("phrase, direction", [
+    ("a small red circle moving left", (0, -1)),
+    ("a large square moving up", (-1, 0)),
+    ("a triangle staying still", (0, 0)),
+    ("a blue circle", None),
+])
+def test_an_added_objects_motion_is_read_from_its_last_motion_word(phrase, direction):
+    assert named_motion(phrase) == direction
 
 
 @pytest.mark.parametrize("instruction, reference", [

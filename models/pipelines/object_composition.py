@@ -38,6 +38,7 @@ EDGE_PX = 2
 PUREST_PERCENTILE = 90  # an added object's colour: its pixels this far up its distance from the background
 OUTLINE_PX = 32  # outlines are compared at this extent (`outline_similarity`)
 CLEARANCE_PX = 2  # an added object is laid at least this far from the source's objects
+STILL_SHARE = 1 / 16  # of the frame side: a drawn object whose centre moves less over the clip stands still
 
 
 def object_clauses(prompt: str) -> list[str]:
@@ -265,6 +266,24 @@ def drawn_object(made: np.ndarray) -> np.ndarray | None:
         return None
     distance = np.linalg.norm(made.astype(np.float32) - background_colour(made), axis=-1)  # (T, H, W)
     return max((mask for _, mask in objects), key=lambda m: distance[m].sum())
+
+
+def moves_as(made: np.ndarray, direction: tuple[int, int]) -> bool:
+    """Whether the main object of `made` (frames (T, H, W, 3)) moves as `direction` (rows,
+    columns, in sign alone; (0, 0): still) says, from its centre in the first frame that shows
+    it to the last: still, less than `STILL_SHARE` of the frame side; else at least that far
+    along the direction and twice as far as across it. False where it shows none."""
+    mask = drawn_object(made)
+    share = None if mask is None else object_share(made, mask)[0]
+    shown = [] if share is None else [t for t in range(len(share)) if share[t].sum() >= MIN_OBJECT_PX]
+    if len(shown) < 2:
+        return False
+    moved = np.subtract(ndimage.center_of_mass(share[shown[-1]]), ndimage.center_of_mass(share[shown[0]]))
+    least = STILL_SHARE * made.shape[1]
+    if direction == (0, 0):
+        return bool(np.hypot(*moved) < least)
+    along, across = moved @ direction, moved @ direction[::-1]
+    return bool(along >= least and along >= 2 * abs(across))
 
 
 def laid_over(source: np.ndarray, made: np.ndarray) -> np.ndarray | None:
