@@ -268,14 +268,21 @@ def drawn_object(made: np.ndarray) -> np.ndarray | None:
     return max((mask for _, mask in objects), key=lambda m: distance[m].sum())
 
 
+def shown_frames(share: np.ndarray) -> list[int]:
+    """The frames in which an object (share (T, H, W)) shows: `MIN_OBJECT_PX` or more of it."""
+    return [t for t in range(len(share)) if share[t].sum() >= MIN_OBJECT_PX]
+
+
 def moves_as(made: np.ndarray, direction: tuple[int, int]) -> bool:
     """Whether the main object of `made` (frames (T, H, W, 3)) moves as `direction` (rows,
     columns, in sign alone; (0, 0): still) says, from its centre in the first frame that shows
     it to the last: still, less than `STILL_SHARE` of the frame side; else at least that far
     along the direction and twice as far as across it. False where it shows none."""
     mask = drawn_object(made)
-    share = None if mask is None else object_share(made, mask)[0]
-    shown = [] if share is None else [t for t in range(len(share)) if share[t].sum() >= MIN_OBJECT_PX]
+    if mask is None:
+        return False
+    share = object_share(made, mask)[0]
+    shown = shown_frames(share)
     if len(shown) < 2:
         return False
     moved = np.subtract(ndimage.center_of_mass(share[shown[-1]]), ndimage.center_of_mass(share[shown[0]]))
@@ -313,7 +320,7 @@ def outline(share: np.ndarray) -> np.ndarray:
     that show it, each moved so its centre is the frame's; the world's objects move without
     turning or growing, so the frames agree and averaging evens out each one's noise."""
     middle = (np.array(share.shape[1:]) - 1) / 2
-    frames = [ndimage.shift(s, middle - ndimage.center_of_mass(s), order=1) for s in share if s.sum() >= MIN_OBJECT_PX]
+    frames = [ndimage.shift(share[t], middle - ndimage.center_of_mass(share[t]), order=1) for t in shown_frames(share)]
     mean = np.mean(frames, 0) if frames else np.zeros(share.shape[1:], np.float32)
     return np.clip(mean / max(mean.max(), 1e-6), 0, 1)
 
@@ -349,7 +356,7 @@ def reshaped(source: np.ndarray, mask: np.ndarray, made: np.ndarray) -> np.ndarr
     if shape is None:
         return None
     share, colour, back = object_share(source, mask)
-    shown = [t for t in range(len(source)) if share[t].sum() >= MIN_OBJECT_PX]
+    shown = shown_frames(share)
     if not shown or not extent(shape):
         return None
     scale = np.median([extent(share[t]) for t in shown]) / extent(shape)
