@@ -13,8 +13,8 @@ from models.pipelines import object_composition as composition
 from models.pipelines.generate_pipeline import GeneratePipeline
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_audio, encode_video,
                                               frames_to_tensor)
-from models.task_detection import (DRAWN_SIZE, added_object, detect_task, named_motion, object_reference,
-                                   recolour_phrase, reshape_phrase)
+from models.task_detection import (DRAWN_SIZE, added_object, detect_task, object_reference, recolour_phrase,
+                                   reshape_phrase)
 from models.text_encoder import TextEmbeddings
 
 LOCAL_TASKS = frozenset({"recolor", "reshape", "remove", "add", "segment"})  # change one object, not the frame
@@ -33,7 +33,6 @@ DRAWN_TASKS = {"add": added_object, "reshape": reshape_phrase, "recolor": recolo
 # Of objects that differ in shape, the named one is the one most like a drawing of its shape by
 # this much (`outline_similarity`; chosen on development splits, README: Picking by outline).
 SHAPE_MARGIN = 0.15
-REDRAW_SEED_STRIDE = 7919  # an added object that does not move as asked is drawn once more from seed + this
 TIMING_TASKS = frozenset({"reverse"})  # change when each frame is shown, not what it shows (`retimed`)
 
 
@@ -141,8 +140,7 @@ class EditPipeline(StudioPipeline):
         size) has no object to change (its `objects`), or a candidate's drawing shows no object.
         The generation transformer draws the object the instruction names alone, as one stream
         of an object-by-object prompt (at generation's guidance). Add: it is laid over the source
-        (`object_composition.laid_over`), its tone mixed into the source's sound; drawn once more,
-        from another seed, where it does not move as the phrase says (`moves_as`). Reshape and
+        (`object_composition.laid_over`), its tone mixed into the source's sound. Reshape and
         recolor: the named object takes its shape (`reshaped`) or colour (`painted`); the sound
         stays the source's. The edit transformer mostly drew an added object as a circle, or
         standing still, kept a reshaped object's old shape, and recoloured the other object or
@@ -151,18 +149,9 @@ class EditPipeline(StudioPipeline):
         if phrase is None or (task != "add" and not 1 <= len(objects) <= composition.MAX_OBJECTS):
             return None
 
-        def draw(from_seed: int | None) -> ClipOutput:
-            return self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
-                                   num_candidates=num_candidates, seed=from_seed, progress=progress,
-                                   compose_objects=True)
-
-        made, mask = draw(seed), None
-        direction = named_motion(phrase) if task == "add" else None
-        wrong = [] if direction is None else [i for i, clip in enumerate(made.frames)
-                                              if not composition.moves_as(clip, direction)]
-        if wrong:  # the generator mixes up directions and stillness: drawn once more, from another seed
-            again = draw((made.seeds[0] + REDRAW_SEED_STRIDE) % (defaults.MAX_SEED + 1))
-            made.frames[wrong], made.audio[wrong] = again.frames[wrong], again.audio[wrong]
+        made = self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
+                               num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
+        mask = None
         if task != "add":
             # Of several objects, the named one: recolor's drawing shows its shape; reshape's shows the new
             # one, so the named object's shape is drawn too, at half the steps (its outline is all it gives).

@@ -9,8 +9,11 @@ from models import sampling_defaults as defaults
 from models.pipelines import object_composition as composition
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_video,
                                               frames_to_tensor)
+from models.task_detection import named_motion
+from models.text_encoder import TextEmbeddings
 
 STREAM_SEED_STRIDE = 1_000_003  # stream j of a candidate with seed s starts from seed s + j * this
+REDRAW_SEED_STRIDE = 7919  # a stream drawn once more (`moving_wrong`) starts from its seed + this
 
 
 class GeneratePipeline(StudioPipeline):
@@ -73,6 +76,39 @@ class GeneratePipeline(StudioPipeline):
                    key=lambda order: sum(error[pairs.index((i, p))] for i, p in enumerate(order)))
         return [phrases[p] for p in best]
 
+    def base_stage(self, text: TextEmbeddings, cond: torch.Tensor, video: torch.Tensor, audio: torch.Tensor,
+                   pinned: tuple[torch.Tensor, torch.Tensor] | None, guidance_scale: float,
+                   audio_guidance_scale: float, num_inference_steps: int, progress: ProgressCallback | None = None,
+                   total_steps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Video and audio latents of N streams denoised together from noise `video`, `audio`,
+        with classifier-free guidance in one batch: `text` holds N negative then N positive
+        rows, `cond` (N, C + 1, T, h, w) the conditioning latents, `pinned` the frames kept."""
+        cond = cond.repeat(2, 1, 1, 1, 1)
+
+        def velocity_for(transformer):
+            context = transformer.text_context(text.tokens, text.mask)
+
+            def velocity(video, audio, t):
+                out = self.predict(transformer, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
+                                   audio_latents=audio.repeat(2, 1, 1), video_cond=cond, context=context)
+                (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
+                return (v_uncond + guidance_scale * (v_cond - v_uncond),
+                        a_uncond + audio_guidance_scale * (a_cond - a_uncond))
+            return velocity
+
+        return self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
+                            total_steps, pinned)
+
+    def moving_wrong(self, video: torch.Tensor, phrases: list[str]) -> list[int]:
+        """The streams (rows of base latents (N, C, T, h, w), one phrase each) whose main object,
+        decoded at the base size, does not move as the phrase's motion word says
+        (`object_composition.moves_as`). The generator mixes up directions and stillness in about
+        one stream in eight; the cascade keeps the motion the base stage drew (README: Motion
+        drawn again)."""
+        frames = self.decode_video(video)
+        return [r for r, (clip, phrase) in enumerate(zip(frames, phrases))
+                if named_motion(phrase) is not None and not composition.moves_as(clip, named_motion(phrase))]
+
     @torch.no_grad()
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
                  num_inference_steps: int = defaults.STEPS,
@@ -104,23 +140,23 @@ class GeneratePipeline(StudioPipeline):
 
         # 4. Prepare the conditioning and the starting noise.
         video_shape, audio_shape = self.latent_shapes(self.config.base_size)
-        cond = torch.cat([self.image_condition(im, n, self.config.base_size) for im in images]).repeat(2, 1, 1, 1, 1)
+        cond = torch.cat([self.image_condition(im, n, self.config.base_size) for im in images])  # (m, C + 1, T, h, w)
         video, audio = self.noise(stream_seeds, video_shape, salt=0), self.noise(stream_seeds, audio_shape, salt=1)
 
-        # 5. Denoise video and audio together (classifier-free guidance in one batch).
-        def velocity_for(transformer):
-            context = transformer.text_context(text.tokens, text.mask)
-
-            def velocity(video, audio, t):
-                out = self.predict(transformer, video.repeat(2, 1, 1, 1, 1), t, text.tokens, text.mask, text.pooled,
-                                   audio_latents=audio.repeat(2, 1, 1), video_cond=cond, context=context)
-                (v_uncond, v_cond), (a_uncond, a_cond) = out.video.chunk(2), out.audio.chunk(2)
-                return (v_uncond + guidance_scale * (v_cond - v_uncond),
-                        a_uncond + audio_guidance_scale * (a_cond - a_uncond))
-            return velocity
-
-        video, audio = self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
-                                    total_steps, self.pinned_frames(cond[:m], image))
+        # 5. Denoise video and audio together; object by object, a stream whose object does not move
+        # as its phrase says is drawn once more, from another seed (that drawing stands either way).
+        pinned = self.pinned_frames(cond, image)
+        video, audio = self.base_stage(text, cond, video, audio, pinned, guidance_scale, audio_guidance_scale,
+                                       num_inference_steps, progress, total_steps)
+        wrong = self.moving_wrong(video, [p for p in prompts for _ in range(n)]) if streams else []
+        if wrong:
+            again = [(stream_seeds[r] + REDRAW_SEED_STRIDE) % (defaults.MAX_SEED + 1) for r in wrong]
+            rows = wrong + [m + r for r in wrong]  # their [negative, positive] text rows
+            video[wrong], audio[wrong] = self.base_stage(
+                TextEmbeddings(text.tokens[rows], text.mask[rows], text.pooled[rows]), cond[wrong],
+                self.noise(again, video_shape, salt=0), self.noise(again, audio_shape, salt=1),
+                None if pinned is None else (pinned[0][wrong], pinned[1][wrong]), guidance_scale,
+                audio_guidance_scale, num_inference_steps)
 
         # 6. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
         if self.upsampler is not None:

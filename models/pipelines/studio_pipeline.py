@@ -271,17 +271,21 @@ class StudioPipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------ decoding
 
-    def decode(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised latents -> frames (N, T, H, W, 3) uint8 and audio (M, samples) float32."""
-        vcfg, acfg = self.video_vae.config, self.audio_vae.config
+    def decode_video(self, video: torch.Tensor) -> np.ndarray:
+        """Normalised video latents (N, C, T, h, w) -> frames (N, T, H, W, 3) uint8."""
+        vcfg = self.video_vae.config
         video_vae = self.fast_copy(self.video_vae)  # bf16: 31 -> 15 ms, 61 dB from fp32's frames
         frames = video_vae.decode((video / vcfg.scaling_factor + vcfg.shift_factor).to(video_vae.dtype),
                                   num_frames=self.config.num_frames).sample.float()
-        frames = ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1)
+        return ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
+
+    def decode(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised latents -> frames (N, T, H, W, 3) uint8 and audio (M, samples) float32."""
+        acfg = self.audio_vae.config
         waveform = self.audio_vae.decode(audio / acfg.scaling_factor + acfg.shift_factor,
                                          num_samples=self.config.num_samples).sample
         waveform = waveform[:, 0].clamp(-1, 1)
-        return frames.numpy(), waveform.float().numpy()
+        return self.decode_video(video), waveform.float().numpy()
 
 
 def noised(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
