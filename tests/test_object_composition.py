@@ -1,13 +1,13 @@
-"""Object by object: prompts split into one per object, the streams' main objects laid out in
-one clip over the background, and images and videos split into their objects."""
+"""Object by object: prompts split into one per object, the streams' main objects composed in
+one clip over one background, and images and videos split into their objects."""
 
 import numpy as np
 import pytest
 import torch
 
-from models.pipelines.object_composition import (FOREGROUND_DISTANCE, clear_offset, laid_over, lay_out, layout,
-                                                  moves_as, object_clauses, outline_similarity, painted, recoloured,
-                                                  removed, reshaped, shape_of, split_image, split_objects)
+from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, laid_over, moves_as,
+                                                  object_clauses, outline_similarity, painted, recoloured, removed,
+                                                  reshaped, shape_of, split_image, split_objects)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -26,29 +26,23 @@ def test_prompts_split_into_one_per_object(prompt, clauses):
     assert object_clauses(prompt) == clauses
 
 
-def test_layout_keeps_each_streams_main_object_and_paints_over_copies():
-    back = -0.5
-    streams = torch.full((2, 4, 2, 8, 8), back)  # (k * N, C, T, h, w): two objects, one candidate
-    streams[0, :, :, 2:4, 1:3] += FOREGROUND_DISTANCE  # stream 0's object (distance 4 per cell)
-    streams[0, :, :, 6, 6] += FOREGROUND_DISTANCE  # and a one-cell copy of it, lighter
-    streams[1, :, :, 5:7, 3:5] -= FOREGROUND_DISTANCE  # stream 1's object
-    streams[1, :, :, 0, 0] += 0.3  # a little off the background, under the threshold
-    index = layout(streams, 2)
-    assert index.shape == (1, 1, 2, 8, 8)
-    composed = lay_out(streams, index)[0]
-    assert torch.equal(composed[:, :, 2:4, 1:3], streams[0, :, :, 2:4, 1:3])
-    assert torch.equal(composed[:, :, 5:7, 3:5], streams[1, :, :, 5:7, 3:5])
-    assert (composed[:, :, 6, 6] == back).all()  # the copy: the other stream's background
-    assert (composed[:, :, 0, 0] == back).all()  # the calmest stream's cell
-
-
-def test_one_stream_keeps_its_main_object_over_its_own_background():
-    stream = torch.full((1, 4, 2, 8, 8), 0.2)
-    stream[0, :, :, 1:3, 1:3] += FOREGROUND_DISTANCE
-    stream[0, :, :, 6, 6] += FOREGROUND_DISTANCE  # a copy
-    composed = lay_out(stream, layout(stream, 1))[0]
-    assert torch.equal(composed[:, :, 1:3, 1:3], stream[0, :, :, 1:3, 1:3])
-    assert torch.allclose(composed[:, :, 6, 6], torch.tensor(0.2))
+def test_streams_compose_their_main_objects_over_one_background_clear_of_each_other():
+    """Each stream's main object is laid over the first stream's background, not its copies;
+    one that lands on an earlier one is moved sideways clear of it, unless an image placed
+    them; a stream that shows no object adds none."""
+    navy = np.array([20, 30, 90], np.uint8)
+    streams = np.tile(navy, (3, 4, 32, 32, 1))  # (k, T, H, W, 3)
+    streams[0, :, 8:16, 8:16] = (230, 40, 40)  # stream 0's red square
+    streams[0, :, 26:28, 26:28] = (120, 40, 40)  # and a fainter copy
+    streams[1, :, 10:16, 12:18] = (40, 200, 60)  # stream 1's green square, on the red one
+    clip = composed(streams, clear=True)
+    assert clip.shape == (4, 32, 32, 3)
+    assert (clip[:, 8:16, 8:16] == (230, 40, 40)).all() and (clip[:, 26:28, 26:28] == navy).all()
+    green = np.all(clip == (40, 200, 60), axis=-1)
+    rows, cols = np.nonzero(green[0])
+    assert green.sum() == 4 * 36 and (rows.min(), rows.max()) == (10, 15) and cols.min() >= 16 + CLEARANCE_PX
+    placed = composed(streams, clear=False)
+    assert (placed[:, 10:16, 12:18] == (40, 200, 60)).all() and (placed[:, 8:10, 8:16] == (230, 40, 40)).all()
 
 
 def test_a_first_frame_splits_into_one_image_per_object():
@@ -187,6 +181,9 @@ def test_the_shortest_shift_clear_of_the_others_inside_the_frame():
     occupied[:, :, 9:] = True  # everything right of column 8 taken too: left of the block
     assert clear_offset(mask, occupied) == (0, -6)
     assert clear_offset(mask, np.ones_like(occupied)) == (0, 0)  # nowhere clear: left where it is
+    occupied[:] = False
+    occupied[:, 6:10, 4:11] = True  # up or down 4 would clear it, but sideways 5 keeps its height
+    assert clear_offset(mask, occupied) == (0, 5)
     moving = np.zeros((3, 16, 16), bool)
     for t in range(3):
         moving[t, 2:6, 2 + 4 * t:6 + 4 * t] = True  # sweeps right to column 13

@@ -131,8 +131,7 @@ def test_partial_weighted_l1_counts_a_missing_harmonic_more_than_plain_l1():
 def test_foreground_weights_mark_an_object_on_a_uniform_background():
     """A few cells far from a uniform background latent are an object's and weigh 1 + weight;
     the background weighs 1, whatever its own latent value."""
-    from models.pipelines.object_composition import FOREGROUND_DISTANCE
-    from training.diffusion import foreground_weights
+    from training.diffusion import FOREGROUND_DISTANCE, foreground_weights
 
     video = torch.full((2, 8, 3, 8, 8), -0.7)  # (B, C, T, h, w)
     video[0, :, :, 2:4, 5:7] += FOREGROUND_DISTANCE  # distance 2 * sqrt(8) from the background

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from models.noise_path import noisy_and_target
 from models.pipelines import GeneratePipeline, load_components
-from models.pipelines.object_composition import FOREGROUND_DISTANCE, object_distance
 from studio import media
 from studio.world.spec import TASKS
 from training.data import CachedData, Encoders, ensure_cache, ensure_dataset
@@ -131,6 +130,17 @@ def upsampler_inputs(inputs: Inputs, full_video: torch.Tensor, reference: torch.
 
 
 # ---------------------------------------------------------------- loss
+
+# A latent cell is an object's when it lies this far from its frame's median cell (the
+# background of a flat-background clip).
+FOREGROUND_DISTANCE = 2.0
+
+
+def object_distance(video: torch.Tensor) -> torch.Tensor:
+    """How far each cell of latents (N, C, T, h, w) lies from its frame's median cell: (N, T, h, w)."""
+    background = video.flatten(3).median(-1).values[..., None, None]  # (N, C, T, 1, 1)
+    return (video - background).norm(dim=1)
+
 
 def foreground_weights(video: torch.Tensor, weight: float) -> torch.Tensor:
     """Per-cell loss weights (B, 1, T, h, w) for clean latents (B, C, T, h, w): 1 + `weight` on

@@ -164,12 +164,11 @@ class GeneratePipeline(StudioPipeline):
             video = self.upsample(video, reference, text, stream_seeds, guidance_scale, upsampler_steps, progress,
                                   num_inference_steps, total_steps, known=self.pinned_frames(reference, image))
 
-        # 7. Lay the streams' objects out in one clip (from the cascade's last latents, where
-        # their edges are finest), decode frames and waveforms, mix the sound.
-        if streams:
-            video = composition.lay_out(video, composition.layout(video, k))
+        # 7. Decode frames and waveforms; object by object, lay each candidate's objects over one
+        # background (sideways clear of each other unless an image placed them) and mix their sound.
         frames, waveform = self.decode(video, audio)
         if streams:
+            frames = np.stack([composition.composed(frames[i::n], clear=image is None) for i in range(n)])
             waveform = composition.mix(waveform, k)
         return ClipOutput(frames=frames, audio=waveform, seeds=seeds, fps=self.config.fps,
                           sample_rate_hz=self.config.sample_rate_hz, task="generate")

@@ -1,8 +1,8 @@
 """Generation object by object: a prompt that names its objects one by one ("a red circle
 moving left and a blue square moving up on a navy background") is sampled as one stream per
-object, all in one batch, and each stream's main object is laid over the background. Given a
-first frame, each stream starts from an image of its own object alone (`split_image`; the
-pipeline matches objects to phrases). An edit that names one object of several is made on that
+object, all in one batch, and each stream's main object, decoded, is laid over one flat
+background clear of the others (`composed`). Given a first frame, each stream starts from an
+image of its own object alone (`split_image`; the pipeline matches objects to phrases). An edit that names one object of several is made on that
 object alone (`split_objects`; the edit pipeline picks the object and lays the others back), and
 an edit of colours alone recolours the source's own objects or background (`recoloured`).
 
@@ -10,8 +10,8 @@ Why: the generator reads a caption as a bag of attributes. Asked for two objects
 the other's colour, shape or motion and draws copies; asked for one, it gets colour, shape and
 motion right in 84 % of the evaluation's clips (README, Object by object); the edit transformer,
 asked to recolour one of two objects, paints either or both. LLM-grounded Diffusion (Lian et al.
-2023) composes per-object latents the same way, from boxes an LLM drew; here each stream places
-its own object. It assumes what a checkpoint trained on the Shapes World has, flat
+2023) composes per-object latents from boxes an LLM drew; here each stream places its own
+object, and one that lands on another is moved clear of it. It assumes what a checkpoint trained on the Shapes World has, flat
 backgrounds with objects on them, so checkpoints opt in (`compose_objects` in their
 model_index.json).
 """
@@ -19,12 +19,8 @@ model_index.json).
 import re
 
 import numpy as np
-import torch
 from scipy import ndimage
 
-# A cell is an object's when its latent lies this far from its frame's median cell (the
-# background of a flat-background clip); training's foreground weights use the same test.
-FOREGROUND_DISTANCE = 2.0
 ONE_THING = ("a", "an", "one", "the", "something")  # first words of a phrase naming a single object
 MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is a batch row)
 IMAGE_FOREGROUND = 30.0  # RGB distance from the pixels' median colour beyond which a pixel is an object's
@@ -220,8 +216,10 @@ def painted(source: np.ndarray, mask: np.ndarray, made: np.ndarray) -> np.ndarra
 
 def clear_offset(mask: np.ndarray, occupied: np.ndarray) -> tuple[int, int]:
     """The shortest shift (dy, dx) in pixels that keeps mask (T, H, W) inside the frame and
-    off `occupied` (T, H, W) in every frame, or (0, 0) where none does or nothing is occupied:
-    every shift's overlap at once, as the frames' cross-correlation (zero-padded FFTs)."""
+    off `occupied` (T, H, W) in every frame, sideways (dy = 0) where one does: an object's
+    height sets its tone's pitch, which its sound was drawn for; (0, 0) where none does or
+    nothing is occupied. Every shift's overlap at once, as the frames' cross-correlation
+    (zero-padded FFTs)."""
     h, w = mask.shape[1:]
     rows, cols = np.flatnonzero(mask.any((0, 2))), np.flatnonzero(mask.any((0, 1)))
     if not len(rows) or not occupied.any():
@@ -232,6 +230,8 @@ def clear_offset(mask: np.ndarray, occupied: np.ndarray) -> tuple[int, int]:
     free = ((overlap < 0.5) & (dy >= -rows[0]) & (dy < h - rows[-1]) & (dx >= -cols[0]) & (dx < w - cols[-1]))
     if not free.any():
         return 0, 0
+    if (free & (dy == 0)).any():
+        free &= dy == 0
     best = np.unravel_index(np.argmin(np.where(free, dy ** 2 + dx ** 2, np.inf)), free.shape)
     return int(dy[best]), int(dx[best])
 
@@ -293,18 +293,19 @@ def moves_as(made: np.ndarray, direction: tuple[int, int]) -> bool:
     return bool(along >= least and along >= 2 * abs(across))
 
 
-def laid_over(source: np.ndarray, made: np.ndarray) -> np.ndarray | None:
+def laid_over(source: np.ndarray, made: np.ndarray, clear: bool = True) -> np.ndarray | None:
     """The source frames (T, H, W, 3) uint8 with the main object of `made` laid over them, or
-    None if `made` shows none (`drawn_object`). It is moved the shortest way clear of the
-    source's objects by `CLEARANCE_PX` (the world places an added object clear of the others;
-    where it is placed is free), and each pixel takes its colour by the share of it the object
-    covers, so its edge blends into the source's background."""
+    None if `made` shows none (`drawn_object`). With `clear`, it is moved the shortest way clear
+    of the source's objects by `CLEARANCE_PX` (the world never lets objects overlap; where one
+    is placed is free unless an image placed it), and each pixel takes its colour by the share
+    of it the object covers, so its edge blends into the source's background."""
     mask = drawn_object(made)
     if mask is None:
         return None
     share, colour, _ = object_share(made, mask)
-    occupied = np.linalg.norm(source - background_colour(source), axis=-1) > IMAGE_FOREGROUND
-    share = shifted(share, *clear_offset(mask, ndimage.binary_dilation(occupied, CROSS, iterations=CLEARANCE_PX)))
+    if clear:
+        occupied = np.linalg.norm(source - background_colour(source), axis=-1) > IMAGE_FOREGROUND
+        share = shifted(share, *clear_offset(mask, ndimage.binary_dilation(occupied, CROSS, iterations=CLEARANCE_PX)))
     out = source * (1 - share[..., None]) + share[..., None] * colour
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
@@ -377,51 +378,16 @@ def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:
     return [alone[0] for alone, _ in objects] if len(objects) == count else None
 
 
-def background(video: torch.Tensor) -> torch.Tensor:
-    """Each latent frame's median cell (N, C, T, 1, 1) of latents (N, C, T, h, w)."""
-    return video.flatten(3).median(-1).values[..., None, None]
-
-
-def object_distance(video: torch.Tensor) -> torch.Tensor:
-    """How far each cell lies from its frame's background: (N, T, h, w)."""
-    return (video - background(video)).norm(dim=1)
-
-
-def main_object(distance: np.ndarray) -> np.ndarray:
-    """Mask (T, h, w) of the object cells connected over space and time that carry the most
-    distance (a stream's object; copies and specks are the other regions), grown by one cell
-    in h and w for its soft edge."""
-    labels, count = ndimage.label(distance > FOREGROUND_DISTANCE, structure=np.ones((3, 3, 3)))
-    if count == 0:
-        return np.zeros(distance.shape, bool)
-    mass = ndimage.sum(distance, labels, index=np.arange(1, count + 1))
-    grow = np.zeros((3, 3, 3), bool)
-    grow[1, 1, :] = grow[1, :, 1] = True
-    return ndimage.binary_dilation(labels == 1 + int(np.argmax(mass)), structure=grow)
-
-
-def layout(streams: torch.Tensor, num_objects: int) -> torch.Tensor:
-    """Which stream each cell of the composed clip comes from: (N, 1, T, h, w) in [0, k], k =
-    `num_objects` meaning the first stream's background. `streams` (k * N, C, T, h, w) are
-    latents, object-major (stream j of candidate i at j * N + i). Where two objects claim a
-    cell, the one further from its background wins; a cell no object claims comes from the
-    stream nearest its background there (one stream: the background itself), so a copy one
-    stream drew is painted over by another's background."""
-    k = num_objects
-    distance = object_distance(streams).numpy()  # (k * N, T, h, w)
-    masks = np.stack([main_object(d) for d in distance])
-    distance, masks = (a.reshape(k, -1, *a.shape[1:]) for a in (distance, masks))
-    calmest = distance.argmin(0) if k > 1 else np.full(distance.shape[1:], k)
-    index = np.where(masks.any(0), np.where(masks, distance, -np.inf).argmax(0), calmest)  # (N, T, h, w)
-    return torch.from_numpy(index)[:, None]
-
-
-def lay_out(streams: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """The composed latents (N, C, T, h, w): each cell from the stream `index` names."""
-    n = index.shape[0]
-    choices = torch.cat([streams, background(streams[:n]).expand_as(streams[:n])])
-    choices = choices.reshape(-1, n, *streams.shape[1:])  # (k + 1, N, C, T, h, w)
-    return torch.gather(choices, 0, index[None].expand(1, -1, streams.shape[1], -1, -1, -1))[0]
+def composed(streams: np.ndarray, clear: bool) -> np.ndarray:
+    """One clip (T, H, W, 3) uint8 from the frames of each object's stream (k, T, H, W, 3): each
+    stream's main object laid in turn over a flat background, the first stream's median colour
+    (`laid_over`, with `clear` moved clear of those before it), so a copy or speck a stream drew
+    is left out; a stream that shows no object adds none."""
+    clip = np.broadcast_to(background_colour(streams[0]).round().astype(np.uint8), streams[0].shape).copy()
+    for frames in streams:
+        laid = laid_over(clip, frames, clear)
+        clip = clip if laid is None else laid
+    return clip
 
 
 def mix(waveforms: np.ndarray, num_objects: int) -> np.ndarray:
