@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, laid_over, moves_as,
-                                                  object_clauses, outline_similarity, painted, recoloured, removed,
-                                                  reshaped, shape_of, split_image, split_objects)
+                                                  object_clauses, outline_similarity, painted, pitch_ratio, recoloured,
+                                                  removed, reshaped, shape_of, split_image, split_objects)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -35,13 +35,13 @@ def test_streams_compose_their_main_objects_over_one_background_clear_of_each_ot
     streams[0, :, 8:16, 8:16] = (230, 40, 40)  # stream 0's red square
     streams[0, :, 26:28, 26:28] = (120, 40, 40)  # and a fainter copy
     streams[1, :, 10:16, 12:18] = (40, 200, 60)  # stream 1's green square, on the red one
-    clip = composed(streams, clear=True)
-    assert clip.shape == (4, 32, 32, 3)
+    clip, rows_down = composed(streams, clear=True)
+    assert clip.shape == (4, 32, 32, 3) and rows_down == [0, 0, 0]  # moved sideways: its height kept
     assert (clip[:, 8:16, 8:16] == (230, 40, 40)).all() and (clip[:, 26:28, 26:28] == navy).all()
     green = np.all(clip == (40, 200, 60), axis=-1)
     rows, cols = np.nonzero(green[0])
     assert green.sum() == 4 * 36 and (rows.min(), rows.max()) == (10, 15) and cols.min() >= 16 + CLEARANCE_PX
-    placed = composed(streams, clear=False)
+    placed = composed(streams, clear=False)[0]
     assert (placed[:, 10:16, 12:18] == (40, 200, 60)).all() and (placed[:, 8:10, 8:16] == (230, 40, 40)).all()
 
 
@@ -206,7 +206,8 @@ def test_an_added_object_is_laid_clear_of_the_sources_own_with_its_purest_colour
     made[:, 13:17, 10:14] = (240, 220, 40)  # the yellow object, dimmer at its rim
     made[:, 28:30, 28:30] = (60, 60, 200)  # a faint stray speck
     made = made.astype(np.uint8)
-    out = laid_over(source, made)
+    out, rows_down = laid_over(source, made)
+    assert rows_down == 0
     yellow = np.linalg.norm(out.astype(np.float32) - (240, 220, 40), axis=-1) < 10
     rows, cols = np.nonzero(yellow[0])
     assert cols.min() >= 14 + 2 and rows.min() == 13  # moved right, clear of the red square by 2 pixels
@@ -214,6 +215,19 @@ def test_an_added_object_is_laid_clear_of_the_sources_own_with_its_purest_colour
     assert changed.sum() == 4 * 8 * 8  # the object's pixels alone: no speck, nothing else
     assert np.array_equal(out[:, 10:20, 4:14], source[:, 10:20, 4:14])
     assert laid_over(source, np.tile(black, (4, 32, 32, 1)).astype(np.uint8)) is None  # no object drawn
+
+
+def test_an_object_laid_lower_or_higher_sounds_lower_or_higher():
+    """Where no place sideways is free, an object is moved up or down, and the rows it moved say
+    how far its tone's pitch moves: two octaves over the frame's height, as the world's tones."""
+    navy = np.array((20, 30, 90), np.uint8)
+    source = np.tile(navy, (4, 32, 32, 1))
+    source[:, 12:20] = (220, 40, 40)  # a red band across the frame: only above or below is free
+    made = np.tile(navy, (4, 32, 32, 1))
+    made[:, 14:18, 10:14] = (240, 220, 40)
+    out, rows_down = laid_over(source, made)
+    assert rows_down in (-9, 9) and (out[:, 12:20] == (220, 40, 40)).all()  # its edge clear of the band by 2
+    assert pitch_ratio(-16, 64) == 2 ** 0.5 and pitch_ratio(32, 64) == 0.5 and pitch_ratio(0, 64) == 1
 
 
 def test_a_painted_object_keeps_its_outline_and_edge_in_the_drawn_colour():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from models.audio_vae import AudioVAE
-from models.phase_vocoder import magnitudes, synthesise
+from models.phase_vocoder import magnitudes, synthesise, transposed
 from models.video_vae import VideoVAE
 
 TINY_VIDEO = {  # spatial factor -> config
@@ -180,6 +180,28 @@ def test_phase_vocoder_rebuilds_a_gliding_tone_from_its_magnitudes(shape):
     (f_in, third_in), (f_out, third_out) = fundamental_and_third(tone.float()), fundamental_and_third(out)
     assert abs(f_out / f_in - 1) < 0.1
     assert abs(third_out / f_out - third_in / f_in) < 0.05 and (third_in / f_in > 0.2) == (shape == "square")
+
+
+def test_a_transposed_tone_keeps_its_glide_and_timbre_at_the_new_pitch():
+    """Every frequency times the ratio (a gliding square wave up five semitones, down seven), its
+    odd harmonics kept; any length comes back."""
+    t = torch.arange(31_900, dtype=torch.float64) / 16_000
+    phase = 2 * math.pi * torch.cumsum(300 * 2 ** (t / 2), 0) / 16_000
+    tone = (0.3 * torch.sign(torch.sin(phase))).float()
+    ratio = torch.tensor([2 ** (5 / 12), 2 ** (-7 / 12)])
+    out = transposed(tone[None].repeat(2, 1), ratio, 2048, 250)
+    assert out.shape == (2, 31_900)
+
+    def third_over_fundamental(wave):  # a square's odd harmonics; a sine has none
+        spectrum = magnitudes(wave[None, :31_750], 2048, 250)[0, :, 60]
+        k = spectrum.argmax().item()
+        return (spectrum[3 * k - 5:3 * k + 6].max() / spectrum[k]).item()
+
+    for row, r in zip(out, ratio):
+        for start in (4_000, 16_000, 26_000):
+            window = slice(start, start + 2_048)
+            assert abs(12 * math.log2(dominant_hz(row[window]) / dominant_hz(tone[window]) / r)) < 0.5
+        assert abs(third_over_fundamental(row) - third_over_fundamental(tone)) < 0.08  # 0.25 in the input
 
 
 def test_audio_spectrum_is_zero_at_silence_and_rises_with_loudness():

@@ -140,7 +140,8 @@ class EditPipeline(StudioPipeline):
         size) has no object to change (its `objects`), or a candidate's drawing shows no object.
         The generation transformer draws the object the instruction names alone, as one stream
         of an object-by-object prompt (at generation's guidance). Add: it is laid over the source
-        (`object_composition.laid_over`), its tone mixed into the source's sound. Reshape and
+        (`object_composition.laid_over`), its tone, at the pitch of where it lies, mixed into the
+        source's sound. Reshape and
         recolor: the named object takes its shape (`reshaped`) or colour (`painted`); the sound
         stays the source's. The edit transformer mostly drew an added object as a circle, or
         standing still, kept a reshaped object's old shape, and recoloured the other object or
@@ -167,8 +168,11 @@ class EditPipeline(StudioPipeline):
         frames = [compose(clip) for clip in made.frames]
         if any(f is None for f in frames):
             return None
+        tone = made.audio
+        if task == "add":  # (frames, rows the object moved down): its tone moves with it
+            frames, tone = [f for f, _ in frames], self.moved_sound(made.audio, [down for _, down in frames])
         source_audio = np.repeat(audio[None].astype(np.float32), num_candidates, axis=0)
-        waveform = (composition.mix(np.concatenate([source_audio, made.audio]), 2)
+        waveform = (composition.mix(np.concatenate([source_audio, tone]), 2)
                     if task == "add" and not keep_audio else source_audio)
         return ClipOutput(frames=np.stack(frames), audio=waveform, seeds=made.seeds,
                           fps=self.config.fps, sample_rate_hz=self.config.sample_rate_hz, task=task)

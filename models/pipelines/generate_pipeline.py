@@ -165,10 +165,13 @@ class GeneratePipeline(StudioPipeline):
                                   num_inference_steps, total_steps, known=self.pinned_frames(reference, image))
 
         # 7. Decode frames and waveforms; object by object, lay each candidate's objects over one
-        # background (sideways clear of each other unless an image placed them) and mix their sound.
+        # background (clear of each other unless an image placed them) and mix their sound, each
+        # tone at the pitch of where its object lies.
         frames, waveform = self.decode(video, audio)
         if streams:
-            frames = np.stack([composition.composed(frames[i::n], clear=image is None) for i in range(n)])
-            waveform = composition.mix(waveform, k)
+            laid = [composition.composed(frames[i::n], clear=image is None) for i in range(n)]
+            frames = np.stack([clip for clip, _ in laid])
+            rows_down = [laid[i][1][j] for j in range(k) for i in range(n)]  # object-major, as the streams
+            waveform = composition.mix(self.moved_sound(waveform, rows_down), k)
         return ClipOutput(frames=frames, audio=waveform, seeds=seeds, fps=self.config.fps,
                           sample_rate_hz=self.config.sample_rate_hz, task="generate")

@@ -34,6 +34,7 @@ EDGE_PX = 2
 PUREST_PERCENTILE = 90  # an added object's colour: its pixels this far up its distance from the background
 OUTLINE_PX = 32  # outlines are compared at this extent (`outline_similarity`)
 CLEARANCE_PX = 2  # an added object is laid at least this far from the source's objects
+PITCH_OCTAVES = 2  # a world object's tone rises this many octaves from the frame's bottom to its top
 STILL_SHARE = 1 / 16  # of the frame side: a drawn object whose centre moves less over the clip stands still
 
 
@@ -293,21 +294,30 @@ def moves_as(made: np.ndarray, direction: tuple[int, int]) -> bool:
     return bool(along >= least and along >= 2 * abs(across))
 
 
-def laid_over(source: np.ndarray, made: np.ndarray, clear: bool = True) -> np.ndarray | None:
-    """The source frames (T, H, W, 3) uint8 with the main object of `made` laid over them, or
-    None if `made` shows none (`drawn_object`). With `clear`, it is moved the shortest way clear
-    of the source's objects by `CLEARANCE_PX` (the world never lets objects overlap; where one
-    is placed is free unless an image placed it), and each pixel takes its colour by the share
-    of it the object covers, so its edge blends into the source's background."""
+def laid_over(source: np.ndarray, made: np.ndarray, clear: bool = True) -> tuple[np.ndarray, int] | None:
+    """(the source frames (T, H, W, 3) uint8 with the main object of `made` laid over them, the
+    rows it was moved down), or None if `made` shows none (`drawn_object`). With `clear`, it is
+    moved the shortest way clear of the source's objects by `CLEARANCE_PX` (the world never lets
+    objects overlap; where one is placed is free unless an image placed it), and each pixel
+    takes its colour by the share of it the object covers, so its edge blends into the source's
+    background."""
     mask = drawn_object(made)
     if mask is None:
         return None
     share, colour, _ = object_share(made, mask)
+    down = right = 0
     if clear:
         occupied = np.linalg.norm(source - background_colour(source), axis=-1) > IMAGE_FOREGROUND
-        share = shifted(share, *clear_offset(mask, ndimage.binary_dilation(occupied, CROSS, iterations=CLEARANCE_PX)))
+        down, right = clear_offset(mask, ndimage.binary_dilation(occupied, CROSS, iterations=CLEARANCE_PX))
+        share = shifted(share, down, right)
     out = source * (1 - share[..., None]) + share[..., None] * colour
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8), down
+
+
+def pitch_ratio(rows_down: int, height: int) -> float:
+    """How many times higher an object's tone sounds moved `rows_down` pixels down a frame
+    `height` pixels tall: in the world its pitch rises `PITCH_OCTAVES` from bottom to top."""
+    return 2.0 ** (-PITCH_OCTAVES * rows_down / height)
 
 
 def extent(share: np.ndarray) -> int:
@@ -378,16 +388,18 @@ def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:
     return [alone[0] for alone, _ in objects] if len(objects) == count else None
 
 
-def composed(streams: np.ndarray, clear: bool) -> np.ndarray:
-    """One clip (T, H, W, 3) uint8 from the frames of each object's stream (k, T, H, W, 3): each
-    stream's main object laid in turn over a flat background, the first stream's median colour
-    (`laid_over`, with `clear` moved clear of those before it), so a copy or speck a stream drew
-    is left out; a stream that shows no object adds none."""
+def composed(streams: np.ndarray, clear: bool) -> tuple[np.ndarray, list[int]]:
+    """(one clip (T, H, W, 3) uint8, the rows each stream's object was moved down) from the
+    frames of each object's stream (k, T, H, W, 3): each stream's main object laid in turn over
+    a flat background, the first stream's median colour (`laid_over`, with `clear` moved clear
+    of those before it), so a copy or speck a stream drew is left out; a stream that shows no
+    object adds none."""
     clip = np.broadcast_to(background_colour(streams[0]).round().astype(np.uint8), streams[0].shape).copy()
+    rows_down = []
     for frames in streams:
-        laid = laid_over(clip, frames, clear)
-        clip = clip if laid is None else laid
-    return clip
+        clip, down = laid_over(clip, frames, clear) or (clip, 0)
+        rows_down.append(down)
+    return clip, rows_down
 
 
 def mix(waveforms: np.ndarray, num_objects: int) -> np.ndarray:

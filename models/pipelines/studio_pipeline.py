@@ -24,6 +24,8 @@ from diffusers.utils import BaseOutput
 from models.audio_vae import AudioVAE
 from models.joint_transformer import JointDenoisingTransformer, JointTransformerOutput
 from models.noise_path import noisy_and_target, training_scheduler
+from models.phase_vocoder import transposed
+from models.pipelines.object_composition import pitch_ratio
 from models.sampling_defaults import MAX_SEED
 from models.text_encoder import TextEmbeddings, TextEncoder, default_text_encoder_path
 from models.video_vae import VideoVAE
@@ -286,6 +288,20 @@ class StudioPipeline(DiffusionPipeline):
                                          num_samples=self.config.num_samples).sample
         waveform = waveform[:, 0].clamp(-1, 1)
         return self.decode_video(video), waveform.float().numpy()
+
+    def moved_sound(self, waveform: np.ndarray, rows_down: list[int]) -> np.ndarray:
+        """Objects' sounds (N, samples) float32 with each tone moved as far in pitch as its object
+        was moved down `rows_down` pixels when laid out (`object_composition.pitch_ratio`), so it
+        still sounds where it is seen; re-synthesised by the phase vocoder, unmoved rows as they are."""
+        moved = [r for r, down in enumerate(rows_down) if down]
+        if not moved:
+            return waveform
+        ratio = torch.tensor([pitch_ratio(rows_down[r], self.config.size) for r in moved])
+        cfg = self.audio_vae.config
+        tones = transposed(torch.from_numpy(waveform[moved]), ratio, cfg.n_fft, cfg.hop_length)
+        out = waveform.copy()
+        out[moved] = tones.clamp(-1, 1).numpy()
+        return out
 
 
 def noised(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
