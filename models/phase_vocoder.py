@@ -74,6 +74,8 @@ def transposed(waveform: torch.Tensor, ratio: torch.Tensor, n_fft: int, hop: int
     low = source.floor().long().clamp(0, num_bins - 1)
     high = (low + 1).clamp(max=num_bins - 1)
     share = ((source - low) * (source <= num_bins - 1)).clamp(0, 1)[..., None]  # (B, F, 1)
-    pick = (lambda index: magnitude.gather(1, index[..., None].expand_as(magnitude)))
-    moved = (pick(low) * (1 - share) + pick(high) * share) * (source <= num_bins - 1)[..., None]
+    def at(index):  # (B, F) bins -> their magnitudes (B, F, L)
+        return magnitude.gather(1, index[..., None].expand_as(magnitude))
+
+    moved = (at(low) * (1 - share) + at(high) * share) * (source <= num_bins - 1)[..., None]
     return synthesise(moved, n_fft, hop)[:, :length]

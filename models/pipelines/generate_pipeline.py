@@ -102,9 +102,9 @@ class GeneratePipeline(StudioPipeline):
     def moving_wrong(self, video: torch.Tensor, phrases: list[str]) -> list[int]:
         """The streams (rows of base latents (N, C, T, h, w), one phrase each) whose main object,
         decoded at the base size, does not move as the phrase's motion word says
-        (`object_composition.moves_as`). The generator mixes up directions and stillness in about
-        one stream in eight; the cascade keeps the motion the base stage drew (README: Motion
-        drawn again)."""
+        (`object_composition.moves_as`). The generator mixes up directions and stillness (a stream
+        of 12 of the development split's 100 text prompts), and the cascade keeps the motion the
+        base stage drew (README: Motion drawn again)."""
         frames = self.decode_video(video)
         return [r for r, (clip, phrase) in enumerate(zip(frames, phrases))
                 if named_motion(phrase) is not None and not composition.moves_as(clip, named_motion(phrase))]

@@ -2,18 +2,19 @@
 moving left and a blue square moving up on a navy background") is sampled as one stream per
 object, all in one batch, and each stream's main object, decoded, is laid over one flat
 background clear of the others (`composed`). Given a first frame, each stream starts from an
-image of its own object alone (`split_image`; the pipeline matches objects to phrases). An edit that names one object of several is made on that
-object alone (`split_objects`; the edit pipeline picks the object and lays the others back), and
-an edit of colours alone recolours the source's own objects or background (`recoloured`).
+image of its own object alone (`split_image`; the pipeline matches objects to phrases). An edit
+that names one object of several is made on that object alone (`split_objects`; the edit
+pipeline picks the object and lays the others back), and an edit of colours alone recolours the
+source's own objects or background (`recoloured`).
 
 Why: the generator reads a caption as a bag of attributes. Asked for two objects, it gives one
 the other's colour, shape or motion and draws copies; asked for one, it gets colour, shape and
 motion right in 84 % of the evaluation's clips (README, Object by object); the edit transformer,
 asked to recolour one of two objects, paints either or both. LLM-grounded Diffusion (Lian et al.
 2023) composes per-object latents from boxes an LLM drew; here each stream places its own
-object, and one that lands on another is moved clear of it. It assumes what a checkpoint trained on the Shapes World has, flat
-backgrounds with objects on them, so checkpoints opt in (`compose_objects` in their
-model_index.json).
+object, and one that lands on another is moved clear of it. It assumes what a checkpoint trained
+on the Shapes World has, flat backgrounds with objects on them, so checkpoints opt in
+(`compose_objects` in their model_index.json).
 """
 
 import re
@@ -33,7 +34,7 @@ COLOUR_RADIUS = 40.0
 EDGE_PX = 2
 PUREST_PERCENTILE = 90  # an added object's colour: its pixels this far up its distance from the background
 OUTLINE_PX = 32  # outlines are compared at this extent (`outline_similarity`)
-CLEARANCE_PX = 2  # an added object is laid at least this far from the source's objects
+CLEARANCE_PX = 2  # a laid-out object is moved at least this far clear of the objects already there
 PITCH_OCTAVES = 2  # a world object's tone rises this many octaves from the frame's bottom to its top
 STILL_SHARE = 1 / 16  # of the frame side: a drawn object whose centre moves less over the clip stands still
 
