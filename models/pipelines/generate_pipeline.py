@@ -105,9 +105,11 @@ class GeneratePipeline(StudioPipeline):
         (`object_composition.moves_as`). The generator mixes up directions and stillness (a stream
         of 12 of the development split's 100 text prompts), and the cascade keeps the motion the
         base stage drew (README: Motion drawn again)."""
-        frames = self.decode_video(video)
-        return [r for r, (clip, phrase) in enumerate(zip(frames, phrases))
-                if named_motion(phrase) is not None and not composition.moves_as(clip, named_motion(phrase))]
+        motions = [named_motion(phrase) for phrase in phrases]
+        if all(motion is None for motion in motions):
+            return []
+        return [r for r, (clip, motion) in enumerate(zip(self.decode_video(video), motions))
+                if motion is not None and not composition.moves_as(clip, motion)]
 
     @torch.no_grad()
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
