@@ -130,8 +130,8 @@ def instrument(engine: Engine) -> StageTimer:
         timer.wrap(pipe, "denoise", "base sampling")
         timer.wrap(pipe, "upsample", "upsampler")
         timer.wrap(pipe, "decode", "decoders")
-    for pipe in (generate, edit.generation):  # object by object, each stream's motion is checked
-        timer.wrap(pipe, "moving_wrong", "motion check")
+    for pipe in (generate, edit.generation):  # object by object, each stream's drawing is checked
+        timer.wrap(pipe, "first_look", "stream check")
     timer.wrap(media, "read_image", "reading the input")
     timer.wrap(engine, "read_source", "reading the input")
     timer.wrap(engine, "write", "mp4 writing")

@@ -7,7 +7,8 @@ import torch
 
 from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, laid_over, moves_as,
                                                   object_clauses, outline_similarity, painted, pitch_ratio, recoloured,
-                                                  removed, reshaped, shape_of, split_image, split_objects)
+                                                  removed, reshaped, shape_of, split_image, split_objects,
+                                                  without_place)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -41,6 +42,10 @@ def test_streams_compose_their_main_objects_over_one_background_clear_of_each_ot
     green = np.all(clip == (40, 200, 60), axis=-1)
     rows, cols = np.nonzero(green[0])
     assert green.sum() == 4 * 36 and (rows.min(), rows.max()) == (10, 15) and cols.min() >= 16 + CLEARANCE_PX
+    beige = composed(streams, clear=True, background=np.array([225.0, 210, 170]))[0]
+    assert (beige[:, 26:28, 26:28] == (225, 210, 170)).all() and (beige[:, 8:16, 8:16] == (230, 40, 40)).all()
+    assert without_place("a white circle moving up on a beige background") == "a white circle moving up"
+    assert without_place("a white circle") == "a white circle"
     placed = composed(streams, clear=False)[0]
     assert (placed[:, 10:16, 12:18] == (40, 200, 60)).all() and (placed[:, 8:10, 8:16] == (230, 40, 40)).all()
 

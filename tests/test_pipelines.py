@@ -57,13 +57,19 @@ def test_the_sound_has_its_own_guidance(tiny_pipelines):
     assert len({unguided.audio.tobytes(), default.audio.tobytes(), strong.audio.tobytes()}) == 3
 
 
-def test_composing_objects_samples_one_stream_per_object_and_mixes_their_sound(tiny_pipelines):
+def no_second_look(generate, monkeypatch) -> None:
+    """Every stream of the tiny model shows nothing, so each would be drawn again: not here."""
+    monkeypatch.setattr(generate, "first_look", lambda video, phrases: ([], [], None))
+
+
+def test_composing_objects_samples_one_stream_per_object_and_mixes_their_sound(tiny_pipelines, monkeypatch):
     """Each object's clause is sampled from its own noise (the first from the candidate's, the
     next from seed + STREAM_SEED_STRIDE) and the clip's sound is the streams' sounds summed."""
     from models.pipelines.generate_pipeline import STREAM_SEED_STRIDE
 
     generate, _ = tiny_pipelines
-    prompt = "a red circle and a blue square on a navy background"  # no motion word: none drawn again
+    no_second_look(generate, monkeypatch)
+    prompt = "a red circle and a blue square on a navy background"
     two = generate(prompt, seed=3, num_candidates=2, compose_objects=True, **FAST)
     assert two.seeds == [3, 4] and two.frames.shape == (2, 16, 32, 32, 3) and two.audio.shape == (2, 32_000)
     assert np.array_equal(two.frames, generate(prompt, seed=3, num_candidates=2, compose_objects=True, **FAST).frames)
@@ -75,8 +81,9 @@ def test_composing_objects_samples_one_stream_per_object_and_mixes_their_sound(t
     assert np.abs(two.audio[1] - np.clip(circle.audio[0] + square.audio[0], -1, 1)).max() < 1e-3
 
 
-def test_composing_one_object_keeps_its_noise_and_sound(tiny_pipelines):
+def test_composing_one_object_keeps_its_noise_and_sound(tiny_pipelines, monkeypatch):
     generate, _ = tiny_pipelines
+    no_second_look(generate, monkeypatch)
     whole = generate("a red circle", seed=2, compose_objects=False, **FAST)
     composed = generate("a red circle", seed=2, compose_objects=True, **FAST)
     assert np.array_equal(whole.audio, composed.audio)
@@ -85,13 +92,14 @@ def test_composing_one_object_keeps_its_noise_and_sound(tiny_pipelines):
                           generate("two red circles", seed=2, compose_objects=False, **FAST).frames)
 
 
-def test_image_to_video_composes_each_object_from_its_own_image(tiny_pipelines):
+def test_image_to_video_composes_each_object_from_its_own_image(tiny_pipelines, monkeypatch):
     """A first frame with as many objects as the prompt names: each stream starts from one
     object alone, under the phrase the denoiser matched to it; the sound is their sum."""
     from models.pipelines.generate_pipeline import STREAM_SEED_STRIDE
     from models.pipelines.object_composition import split_image
 
     generate, _ = tiny_pipelines
+    no_second_look(generate, monkeypatch)
     image = np.tile(np.array([20, 30, 90], np.uint8), (32, 32, 1))
     image[4:10, 4:10], image[20:26, 18:24] = (230, 40, 40), (40, 200, 60)
     prompt = "a red square and a green square on a navy background"
@@ -110,41 +118,55 @@ def test_image_to_video_composes_each_object_from_its_own_image(tiny_pipelines):
                           generate(prompt, image=one_object, seed=5, compose_objects=False, **FAST).frames)
 
 
-def test_a_stream_moves_as_its_phrase_says_or_is_named_wrong(tiny_pipelines, monkeypatch):
-    """`moving_wrong` reads the streams' base latents decoded: a square rising over the clip
-    moves up, not left, and not still; a phrase without a motion word is never wrong."""
+def test_a_first_look_at_the_streams_finds_those_showing_nothing_or_moving_wrong(tiny_pipelines, monkeypatch):
+    """`first_look` reads the streams' base latents decoded: a square rising over the clip moves
+    up, not left, and not still; a phrase without a motion word never moves wrong; a stream
+    showing only its background shows nothing; each stream's background is its median colour."""
     generate, _ = tiny_pipelines
-    rising = np.tile(np.array([20, 30, 90], np.uint8), (16, 32, 32, 1))
+    navy = np.array([20, 30, 90], np.uint8)
+    rising = np.tile(navy, (16, 32, 32, 1))
     for t in range(16):
         rising[t, 24 - t:30 - t, 4:10] = (240, 220, 40)
-    monkeypatch.setattr(generate, "decode_video", lambda video: np.repeat(rising[None], len(video), 0))
-    phrases = ["a yellow square moving up", "a yellow square moving left", "a square staying still", "a square"]
-    assert generate.moving_wrong(torch.zeros(4, 1), phrases) == [1, 2]
+    clips = np.stack([rising] * 4 + [np.tile(navy, (16, 32, 32, 1))])
+    monkeypatch.setattr(generate, "decode_video", lambda video: clips)
+    phrases = ["a yellow square moving up", "a yellow square moving left", "a square staying still", "a square",
+               "a white circle moving up on a beige background"]
+    empty, wrong, backgrounds = generate.first_look(torch.zeros(5, 1), phrases)
+    assert empty == [4] and wrong == [1, 2] and np.array_equal(backgrounds, np.tile(navy, (5, 1)))
 
 
-def test_a_stream_that_moves_wrong_is_drawn_once_more_from_another_seed(tiny_pipelines, monkeypatch):
-    """Object by object, the streams `moving_wrong` names are sampled again in the base stage from
-    seed + REDRAW_SEED_STRIDE, once, whatever they draw then; the others are kept as drawn."""
+def test_a_stream_that_shows_nothing_or_moves_wrong_is_drawn_once_more(tiny_pipelines, monkeypatch):
+    """Object by object, the streams `first_look` names are sampled again in the base stage from
+    seed + REDRAW_SEED_STRIDE, once, whatever they draw then; one that showed nothing without its
+    place, one that moved wrong as it was asked; the others are kept as drawn."""
     from models.pipelines.generate_pipeline import REDRAW_SEED_STRIDE, STREAM_SEED_STRIDE
 
     generate, _ = tiny_pipelines
-    prompt = "a red circle moving left and a blue square moving up"
-    named, noise_seeds = [], []
+    prompt = "a red circle moving left and a blue square moving up on a navy background"
+    looked, noise_seeds, encoded = [], [], []
 
     def noise(seeds, shape, salt):
         noise_seeds.append(seeds)
         return GeneratePipeline.noise(seeds, shape, salt)
 
+    def encode_text(prompts):
+        encoded.append(prompts)
+        return GeneratePipeline.encode_text(generate, prompts)
+
     monkeypatch.setattr(generate, "noise", noise)
-    monkeypatch.setattr(generate, "moving_wrong", lambda video, phrases: named.append(phrases) or [])
+    monkeypatch.setattr(generate, "encode_text", encode_text)
+    monkeypatch.setattr(generate, "first_look", lambda video, phrases: looked.append(phrases) or ([], [], None))
     kept = generate(prompt, seed=3, compose_objects=True, **FAST)
-    assert named == [["a red circle moving left", "a blue square moving up"]]
-    monkeypatch.setattr(generate, "moving_wrong", lambda video, phrases: [1])
-    noise_seeds.clear()
+    assert looked == [["a red circle moving left on a navy background", "a blue square moving up on a navy background"]]
+    navy = np.array([[25.0, 35, 90]] * 2)
+    monkeypatch.setattr(generate, "first_look", lambda video, phrases: ([0], [1], navy))
+    noise_seeds.clear(), encoded.clear()
     again = generate(prompt, seed=3, compose_objects=True, **FAST)
-    assert [3 + STREAM_SEED_STRIDE + REDRAW_SEED_STRIDE] in noise_seeds
-    assert not np.array_equal(again.audio, kept.audio)  # the tiny model's streams show no object to compare
-    monkeypatch.setattr(generate, "moving_wrong", lambda video, phrases: [0])
+    assert [3 + REDRAW_SEED_STRIDE, 3 + STREAM_SEED_STRIDE + REDRAW_SEED_STRIDE] in noise_seeds
+    assert encoded[-1] == ["", "", "a red circle moving left", "a blue square moving up on a navy background"]
+    assert not np.array_equal(again.audio, kept.audio)
+    assert (again.frames == (25, 35, 90)).all()  # the tiny model draws no object: the first drawing's background
+    monkeypatch.setattr(generate, "first_look", lambda video, phrases: ([], [0], None))
     redrawn = generate("a red circle moving left", seed=3, compose_objects=True, **FAST)
     assert np.array_equal(redrawn.audio, generate("a red circle moving left", seed=3 + REDRAW_SEED_STRIDE,
                                                 compose_objects=False, **FAST).audio)

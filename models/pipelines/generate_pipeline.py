@@ -13,7 +13,7 @@ from models.task_detection import named_motion
 from models.text_encoder import TextEmbeddings
 
 STREAM_SEED_STRIDE = 1_000_003  # stream j of a candidate with seed s starts from seed s + j * this
-REDRAW_SEED_STRIDE = 7919  # a stream drawn once more (`moving_wrong`) starts from its seed + this
+REDRAW_SEED_STRIDE = 7919  # a stream drawn once more (`first_look`) starts from its seed + this
 
 
 class GeneratePipeline(StudioPipeline):
@@ -99,17 +99,20 @@ class GeneratePipeline(StudioPipeline):
         return self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
                             total_steps, pinned)
 
-    def moving_wrong(self, video: torch.Tensor, phrases: list[str]) -> list[int]:
-        """The streams (rows of base latents (N, C, T, h, w), one phrase each) whose main object,
-        decoded at the base size, does not move as the phrase's motion word says
-        (`object_composition.moves_as`). The generator mixes up directions and stillness (a stream
-        of 12 of the development split's 100 text prompts), and the cascade keeps the motion the
-        base stage drew (README: Motion drawn again)."""
+    def first_look(self, video: torch.Tensor, phrases: list[str]) -> tuple[list[int], list[int], np.ndarray]:
+        """The streams' base latents (N, C, T, h, w), one phrase each, decoded at the base size:
+        (the rows that show no object at all, the rows whose main object does not move as the
+        phrase's motion word says (`object_composition.moves_as`), each row's background colour
+        (N, 3)). The generator mixes up directions and stillness, and draws nothing for an
+        object on a background it never saw it on (the held-out white on beige); the cascade
+        keeps what the base stage drew (README: Motion drawn again, Objects drawn without their
+        place)."""
+        frames = self.decode_video(video)
+        empty = [r for r, clip in enumerate(frames) if composition.drawn_object(clip) is None]
         motions = [named_motion(phrase) for phrase in phrases]
-        if all(motion is None for motion in motions):
-            return []
-        return [r for r, (clip, motion) in enumerate(zip(self.decode_video(video), motions))
-                if motion is not None and not composition.moves_as(clip, motion)]
+        wrong = [r for r, (clip, motion) in enumerate(zip(frames, motions))
+                 if r not in empty and motion is not None and not composition.moves_as(clip, motion)]
+        return empty, wrong, np.stack([composition.background_colour(clip) for clip in frames])
 
     @torch.no_grad()
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
@@ -145,19 +148,23 @@ class GeneratePipeline(StudioPipeline):
         cond = torch.cat([self.image_condition(im, n, self.config.base_size) for im in images])  # (m, C + 1, T, h, w)
         video, audio = self.noise(stream_seeds, video_shape, salt=0), self.noise(stream_seeds, audio_shape, salt=1)
 
-        # 5. Denoise video and audio together; object by object, a stream whose object does not move
-        # as its phrase says is drawn once more, from another seed (that drawing stands either way).
+        # 5. Denoise video and audio together. Object by object, a stream that shows no object is
+        # drawn once more without its place, on a background of the generator's choosing (the clip
+        # keeps the first drawing's), and one whose object does not move as its phrase says once
+        # more as it was, each from another seed (that drawing stands either way).
         pinned = self.pinned_frames(cond, image)
         video, audio = self.base_stage(text, cond, video, audio, pinned, guidance_scale, audio_guidance_scale,
                                        num_inference_steps, progress, total_steps)
-        wrong = self.moving_wrong(video, [p for p in prompts for _ in range(n)]) if streams else []
-        if wrong:
-            again = [(stream_seeds[r] + REDRAW_SEED_STRIDE) % (defaults.MAX_SEED + 1) for r in wrong]
-            rows = wrong + [m + r for r in wrong]  # their [negative, positive] text rows
-            video[wrong], audio[wrong] = self.base_stage(
-                TextEmbeddings(text.tokens[rows], text.mask[rows], text.pooled[rows]), cond[wrong],
+        phrases = [p for p in prompts for _ in range(n)]  # one per row
+        empty, wrong, backgrounds = self.first_look(video, phrases) if streams else ([], [], None)
+        redraw = sorted(empty + wrong)
+        if redraw:
+            again = [(stream_seeds[r] + REDRAW_SEED_STRIDE) % (defaults.MAX_SEED + 1) for r in redraw]
+            asked = [composition.without_place(phrases[r]) if r in empty else phrases[r] for r in redraw]
+            video[redraw], audio[redraw] = self.base_stage(
+                self.encode_text([negative_prompt] * len(redraw) + asked), cond[redraw],
                 self.noise(again, video_shape, salt=0), self.noise(again, audio_shape, salt=1),
-                None if pinned is None else (pinned[0][wrong], pinned[1][wrong]), guidance_scale,
+                None if pinned is None else (pinned[0][redraw], pinned[1][redraw]), guidance_scale,
                 audio_guidance_scale, num_inference_steps)
 
         # 6. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
@@ -171,7 +178,8 @@ class GeneratePipeline(StudioPipeline):
         # tone at the pitch of where its object lies.
         frames, waveform = self.decode(video, audio)
         if streams:
-            laid = [composition.composed(frames[i::n], clear=image is None) for i in range(n)]
+            laid = [composition.composed(frames[i::n], clear=image is None,  # row i: candidate i's first stream
+                                         background=backgrounds[i] if i in empty else None) for i in range(n)]
             frames = np.stack([clip for clip, _ in laid])
             rows_down = [laid[i][1][j] for j in range(k) for i in range(n)]  # object-major, as the streams
             waveform = composition.mix(self.moved_sound(waveform, rows_down), k)

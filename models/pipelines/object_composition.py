@@ -53,6 +53,12 @@ def object_clauses(prompt: str) -> list[str]:
     return [prompt] if len(phrases) == 1 else [f"{p}{on}{place}".strip(" .") for p in phrases]
 
 
+def without_place(phrase: str) -> str:
+    """A stream's phrase without the place `object_clauses` gave it ("a white circle moving up on
+    a beige background" -> "a white circle moving up")."""
+    return phrase.rpartition(" on ")[0] or phrase
+
+
 def colour_centres(pixels: np.ndarray, min_count: int) -> np.ndarray:
     """The colours (K, 3) that at least `min_count` of pixels (N, 3) share, most common first:
     the densest cell of a coarse colour grid, refined to the mean of the pixels within
@@ -389,13 +395,15 @@ def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:
     return [alone[0] for alone, _ in objects] if len(objects) == count else None
 
 
-def composed(streams: np.ndarray, clear: bool) -> tuple[np.ndarray, list[int]]:
+def composed(streams: np.ndarray, clear: bool, background: np.ndarray | None = None
+             ) -> tuple[np.ndarray, list[int]]:
     """(one clip (T, H, W, 3) uint8, the rows each stream's object was moved down) from the
     frames of each object's stream (k, T, H, W, 3): each stream's main object laid in turn over
-    a flat background, the first stream's median colour (`laid_over`, with `clear` moved clear
-    of those before it), so a copy or speck a stream drew is left out; a stream that shows no
-    object adds none."""
-    clip = np.broadcast_to(background_colour(streams[0]).round().astype(np.uint8), streams[0].shape).copy()
+    a flat background, `background` (3,) or else the first stream's median colour (`laid_over`,
+    with `clear` moved clear of those before it), so a copy or speck a stream drew is left out;
+    a stream that shows no object adds none."""
+    colour = background_colour(streams[0]) if background is None else background
+    clip = np.broadcast_to(np.round(colour).astype(np.uint8), streams[0].shape).copy()
     rows_down = []
     for frames in streams:
         clip, down = laid_over(clip, frames, clear) or (clip, 0)
