@@ -140,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"classifier-free guidance of the sound (default {defaults.AUDIO_GUIDANCE:g})")
     generate.add_argument("--compose-objects", action=argparse.BooleanOptionalAction, default=None,
                           help="sample the prompt object by object: one stream per object, drawn again once "
-                               "if it moves other than its words say, the objects laid out over one background "
-                               "clear of each other (default: as the model folder says; the shipped models do)")
+                               "if it shows nothing or moves other than its words say, the objects laid out over "
+                               "one background clear of each other (default: as the model folder says; the "
+                               "shipped models do)")
     generate.add_argument("--prompts-file", help="plain text, one prompt a line (with --out-dir)")
     _add_model_options(generate, defaults.STEPS)
     generate.set_defaults(run=_generate)
