@@ -141,7 +141,8 @@ class GeneratePipeline(StudioPipeline):
         m = len(stream_seeds)
 
         # 3. Encode the prompts and the negative prompt, batched [negative, positive] for guidance.
-        text = self.encode_text([negative_prompt] * m + [p for p in prompts for _ in range(n)])
+        phrases = [p for p in prompts for _ in range(n)]  # one per row
+        text = self.encode_text([negative_prompt] * m + phrases)
 
         # 4. Prepare the conditioning and the starting noise.
         video_shape, audio_shape = self.latent_shapes(self.config.base_size)
@@ -155,7 +156,6 @@ class GeneratePipeline(StudioPipeline):
         pinned = self.pinned_frames(cond, image)
         video, audio = self.base_stage(text, cond, video, audio, pinned, guidance_scale, audio_guidance_scale,
                                        num_inference_steps, progress, total_steps)
-        phrases = [p for p in prompts for _ in range(n)]  # one per row
         empty, wrong, backgrounds = self.first_look(video, phrases) if streams else ([], [], None)
         redraw = sorted(empty + wrong)
         if redraw:
