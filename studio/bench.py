@@ -6,9 +6,10 @@ repeated runs after a warm-up, measured on this machine in one run.
 The model is `--model`, else the shipped `assets/shapes`, else (before training has shipped
 one) a fresh, untrained set of the `shapes` preset's sizes; the table's header says which.
 Stages of a request are timed by wrapping the calls that make them (text encoding, the
-encoders, base sampling, the upsampler, the decoders, reading the input, mp4 writing) for
-the benchmark only; the pipelines are run exactly as the studio runs them. `--quick` is a
-smoke run (one repeat, few steps in the peers): its numbers are not figures to quote.
+encoders, base sampling, the sound drawn again, the upsampler, the decoders, reading the
+input, mp4 writing) for the benchmark only; the pipelines are run exactly as the studio runs
+them. `--quick` is a smoke run (one repeat, few steps in the peers): its numbers are not
+figures to quote.
 """
 
 import argparse
@@ -132,6 +133,7 @@ def instrument(engine: Engine) -> StageTimer:
         timer.wrap(pipe, "decode", "decoders")
     for pipe in (generate, edit.generation):  # object by object, each stream's drawing is checked
         timer.wrap(pipe, "first_look", "stream check")
+        timer.wrap(pipe, "sound_for", "sound again")  # from text, the sound drawn to the first frame
     timer.wrap(media, "read_image", "reading the input")
     timer.wrap(engine, "read_source", "reading the input")
     timer.wrap(engine, "write", "mp4 writing")
@@ -458,7 +460,7 @@ def seed_rows(engine: Engine, fmt: dict, text_request, repeats: int, seed_steps:
     def ours():
         timer.seconds.clear()
         text_request(seed=0)
-        our_sampling.append(timer.seconds["base sampling"] + timer.seconds["upsampler"])
+        our_sampling.append(timer.seconds["base sampling"] + timer.seconds["sound again"] + timer.seconds["upsampler"])
 
     def reference():
         start = time.perf_counter()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, laid_over, moves_as,
+from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, laid_over, levelled, moves_as,
                                                   object_clauses, outline_similarity, painted, pitch_ratio, recoloured,
                                                   removed, reshaped, shape_of, split_image, split_objects,
                                                   without_place)
@@ -233,6 +233,22 @@ def test_an_object_laid_lower_or_higher_sounds_lower_or_higher():
     out, rows_down = laid_over(source, made)
     assert rows_down in (-9, 9) and (out[:, 12:20] == (220, 40, 40)).all()  # its edge clear of the band by 2
     assert pitch_ratio(-16, 64) == 2 ** 0.5 and pitch_ratio(32, 64) == 0.5 and pitch_ratio(0, 64) == 1
+
+
+def test_streams_sound_at_one_loudness_within_full_scale():
+    """Each candidate's streams are brought to the mean RMS of those that sound, a silent one
+    left as it is, then scaled together only where their sum would pass full scale."""
+    t = np.arange(16_000) / 16_000
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)  # RMS 1 / sqrt(2)
+    quiet, loud, silent = 0.02 * tone, 0.4 * tone, 0.001 * tone
+    # object-major rows: candidate 0's streams are rows 0 and 2 (quiet, loud), candidate 1's 1 and 3 (loud, silent)
+    out = levelled(np.stack([quiet, loud, loud, silent]), 2)
+    rms = np.sqrt(np.mean(out.astype(np.float64) ** 2, axis=1))
+    assert out.dtype == np.float32 and np.allclose(rms[[0, 2]], 0.21 / np.sqrt(2), rtol=1e-4)
+    assert np.allclose(out[1], loud) and np.array_equal(out[3], silent)
+    too_loud = levelled(np.stack([0.9 * tone, 0.7 * tone]), 2)
+    assert np.isclose(np.abs(too_loud.sum(0)).max(), 1.0, atol=1e-4) and np.allclose(too_loud[0], too_loud[1])
+    assert np.array_equal(levelled(np.stack([quiet, loud]), 1), np.stack([quiet, loud]))  # one object each
 
 
 def test_a_painted_object_keeps_its_outline_and_edge_in_the_drawn_colour():

@@ -10,7 +10,7 @@ import torch
 from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited, retimed
-from models.pipelines.object_composition import recoloured, removed, split_objects
+from models.pipelines.object_composition import levelled, mix, recoloured, removed, split_objects
 from models.task_detection import (added_object, detect_task, named_motion, object_reference, recolour_phrase,
                                    reshape_phrase)
 from studio.world.edits import render_edit, sample_edit
@@ -64,7 +64,8 @@ def no_second_look(generate, monkeypatch) -> None:
 
 def test_composing_objects_samples_one_stream_per_object_and_mixes_their_sound(tiny_pipelines, monkeypatch):
     """Each object's clause is sampled from its own noise (the first from the candidate's, the
-    next from seed + STREAM_SEED_STRIDE) and the clip's sound is the streams' sounds summed."""
+    next from seed + STREAM_SEED_STRIDE) and the clip's sound is the streams' sounds levelled and
+    summed."""
     from models.pipelines.generate_pipeline import STREAM_SEED_STRIDE
 
     generate, _ = tiny_pipelines
@@ -78,7 +79,7 @@ def test_composing_objects_samples_one_stream_per_object_and_mixes_their_sound(t
     square = generate("a blue square on a navy background", seed=4 + STREAM_SEED_STRIDE,
                       compose_objects=False, **FAST)
     # Equal up to float rounding (matrix kernels block differently by batch size).
-    assert np.abs(two.audio[1] - np.clip(circle.audio[0] + square.audio[0], -1, 1)).max() < 1e-3
+    assert np.abs(two.audio[1] - mix(levelled(np.stack([circle.audio[0], square.audio[0]]), 2), 2)).max() < 1e-3
 
 
 def test_composing_one_object_keeps_its_noise_and_sound(tiny_pipelines, monkeypatch):
@@ -94,7 +95,7 @@ def test_composing_one_object_keeps_its_noise_and_sound(tiny_pipelines, monkeypa
 
 def test_image_to_video_composes_each_object_from_its_own_image(tiny_pipelines, monkeypatch):
     """A first frame with as many objects as the prompt names: each stream starts from one
-    object alone, under the phrase the denoiser matched to it; the sound is their sum."""
+    object alone, under the phrase the denoiser matched to it; the sound is theirs levelled and summed."""
     from models.pipelines.generate_pipeline import STREAM_SEED_STRIDE
     from models.pipelines.object_composition import split_image
 
@@ -111,7 +112,7 @@ def test_image_to_video_composes_each_object_from_its_own_image(tiny_pipelines, 
     assert sorted(phrases) == sorted(set(phrases)) and len(phrases) == 2
     alone = [generate(phrase, image=im, seed=5 + j * STREAM_SEED_STRIDE, compose_objects=False, **FAST).audio[0]
              for j, (phrase, im) in enumerate(zip(phrases, images))]
-    assert np.abs(clip.audio[0] - np.clip(sum(alone), -1, 1)).max() < 1e-3
+    assert np.abs(clip.audio[0] - mix(levelled(np.stack(alone), 2), 2)).max() < 1e-3
     one_object = image.copy()
     one_object[20:26, 18:24] = (20, 30, 90)  # the image shows one object, the prompt two: sampled whole
     assert np.array_equal(generate(prompt, image=one_object, seed=5, compose_objects=True, **FAST).frames,
@@ -170,6 +171,26 @@ def test_a_stream_that_shows_nothing_or_moves_wrong_is_drawn_once_more(tiny_pipe
     redrawn = generate("a red circle moving left", seed=3, compose_objects=True, **FAST)
     assert np.array_equal(redrawn.audio, generate("a red circle moving left", seed=3 + REDRAW_SEED_STRIDE,
                                                 compose_objects=False, **FAST).audio)
+
+
+def test_text_to_video_draws_its_sound_again_to_the_drawings_first_frame(tiny_pipelines, monkeypatch):
+    """From text, the sound is that of the base stage run again from the same noise in half the
+    steps with the drawing's first frame (at the base size) given: the sound image-to-video makes
+    of that frame. An image's request draws its sound once."""
+    generate, _ = tiny_pipelines
+    first_frames = []
+    sound_for = generate.sound_for
+
+    def recorded(video, *args):
+        first_frames.append(generate.decode_video(video)[0, 0])
+        return sound_for(video, *args)
+
+    monkeypatch.setattr(generate, "sound_for", recorded)
+    from_text = generate("a red circle", seed=4, num_inference_steps=4, upsampler_steps=1)
+    from_image = generate("a red circle", image=first_frames[0], seed=4, num_inference_steps=2, upsampler_steps=1)
+    assert len(first_frames) == 1 and np.array_equal(from_text.audio, from_image.audio)
+    unheard = generate("a red circle", seed=4, num_inference_steps=4, upsampler_steps=1, audio_guidance_scale=1.0)
+    assert not np.array_equal(unheard.audio, from_text.audio)
 
 
 def test_a_moved_objects_sound_moves_in_pitch_with_it(tiny_pipelines):

@@ -114,6 +114,21 @@ class GeneratePipeline(StudioPipeline):
                  if r not in empty and motion is not None and not composition.moves_as(clip, motion)]
         return empty, wrong, np.stack([composition.background_colour(clip) for clip in frames])
 
+    def sound_for(self, video: torch.Tensor, text: TextEmbeddings, video_noise: torch.Tensor,
+                  audio_noise: torch.Tensor, guidance_scale: float, audio_guidance_scale: float,
+                  num_inference_steps: int) -> torch.Tensor:
+        """Audio latents (N, C, L) for drawn base video latents (N, C, T, h, w): the base stage
+        run again from the same noise with the drawing's first frame given as image-to-video
+        gives an image, its sound kept and its video dropped. Denoised together, a tone's height
+        is settled in the first steps while the picture is still noise, and often lands a semitone
+        or more from where the object is then drawn; given the first frame, the generator hears
+        the object where it stands from the first step (README: Sound drawn to the picture)."""
+        first = self.decode_video(video)[:, 0]  # (N, h, w, 3) uint8
+        cond = torch.cat([self.image_condition(frame, 1, self.config.base_size) for frame in first])
+        _, audio = self.base_stage(text, cond, video_noise, audio_noise, self.pinned_frames(cond, first),
+                                   guidance_scale, audio_guidance_scale, num_inference_steps)
+        return audio
+
     @torch.no_grad()
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
                  num_inference_steps: int = defaults.STEPS,
@@ -147,41 +162,49 @@ class GeneratePipeline(StudioPipeline):
         # 4. Prepare the conditioning and the starting noise.
         video_shape, audio_shape = self.latent_shapes(self.config.base_size)
         cond = torch.cat([self.image_condition(im, n, self.config.base_size) for im in images])  # (m, C + 1, T, h, w)
-        video, audio = self.noise(stream_seeds, video_shape, salt=0), self.noise(stream_seeds, audio_shape, salt=1)
+        video_noise = self.noise(stream_seeds, video_shape, salt=0)
+        audio_noise = self.noise(stream_seeds, audio_shape, salt=1)
 
         # 5. Denoise video and audio together. Object by object, a stream that shows no object is
         # drawn once more without its place, on a background of the generator's choosing (the clip
         # keeps the first drawing's), and one whose object does not move as its phrase says once
         # more as it was, each from another seed (that drawing stands either way).
         pinned = self.pinned_frames(cond, image)
-        video, audio = self.base_stage(text, cond, video, audio, pinned, guidance_scale, audio_guidance_scale,
-                                       num_inference_steps, progress, total_steps)
+        video, audio = self.base_stage(text, cond, video_noise, audio_noise, pinned, guidance_scale,
+                                       audio_guidance_scale, num_inference_steps, progress, total_steps)
         empty, wrong, backgrounds = self.first_look(video, phrases) if streams else ([], [], None)
         redraw = sorted(empty + wrong)
         if redraw:
             again = [(stream_seeds[r] + REDRAW_SEED_STRIDE) % (defaults.MAX_SEED + 1) for r in redraw]
             asked = [composition.without_place(phrases[r]) if r in empty else phrases[r] for r in redraw]
+            video_noise[redraw] = self.noise(again, video_shape, salt=0)
+            audio_noise[redraw] = self.noise(again, audio_shape, salt=1)
             video[redraw], audio[redraw] = self.base_stage(
-                self.encode_text([negative_prompt] * len(redraw) + asked), cond[redraw],
-                self.noise(again, video_shape, salt=0), self.noise(again, audio_shape, salt=1),
-                None if pinned is None else (pinned[0][redraw], pinned[1][redraw]), guidance_scale,
-                audio_guidance_scale, num_inference_steps)
+                self.encode_text([negative_prompt] * len(redraw) + asked), cond[redraw], video_noise[redraw],
+                audio_noise[redraw], None if pinned is None else (pinned[0][redraw], pinned[1][redraw]),
+                guidance_scale, audio_guidance_scale, num_inference_steps)
 
-        # 6. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
+        # 6. From text alone, sample the sound again with the drawing's first frame given, in half
+        # the steps (an image's request has its sound drawn that way already).
+        if image is None:
+            audio = self.sound_for(video, text, video_noise, audio_noise, guidance_scale, audio_guidance_scale,
+                                   (num_inference_steps + 1) // 2)
+
+        # 7. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
         if self.upsampler is not None:
             reference = torch.cat([self.image_condition(im, n, self.config.size) for im in images])
             video = self.upsample(video, reference, text, stream_seeds, guidance_scale, upsampler_steps, progress,
                                   num_inference_steps, total_steps, known=self.pinned_frames(reference, image))
 
-        # 7. Decode frames and waveforms; object by object, lay each candidate's objects over one
+        # 8. Decode frames and waveforms; object by object, lay each candidate's objects over one
         # background (clear of each other unless an image placed them) and mix their sound, each
-        # tone at the pitch of where its object lies.
+        # tone at the pitch of where its object lies and all at one loudness.
         frames, waveform = self.decode(video, audio)
         if streams:
             laid = [composition.composed(frames[i::n], clear=image is None,  # row i: candidate i's first stream
                                          background=backgrounds[i] if i in empty else None) for i in range(n)]
             frames = np.stack([clip for clip, _ in laid])
             rows_down = [laid[i][1][j] for j in range(k) for i in range(n)]  # object-major, as the streams
-            waveform = composition.mix(self.moved_sound(waveform, rows_down), k)
+            waveform = composition.mix(composition.levelled(self.moved_sound(waveform, rows_down), k), k)
         return ClipOutput(frames=frames, audio=waveform, seeds=seeds, fps=self.config.fps,
                           sample_rate_hz=self.config.sample_rate_hz, task="generate")
