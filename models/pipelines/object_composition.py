@@ -417,7 +417,7 @@ def levelled(waveforms: np.ndarray, num_objects: int) -> np.ndarray:
     that sound (above `SILENT_RMS`; a silent one is left), then scaled together so their sum
     stays within [-1, 1]. Drawn apart, the streams come out at levels the generator does not keep
     (RMS 0.01 to 0.6 on the development split's two-object prompts; the world's tones stand within
-    a factor two), and a tone ten times quieter than another is lost under it (README: Sound
+    a factor three), and a tone ten times quieter than another is lost under it (README: Sound
     drawn to the picture)."""
     streams = waveforms.reshape(num_objects, -1, waveforms.shape[-1])  # (k, N, samples)
     rms = np.sqrt(np.mean(streams.astype(np.float64) ** 2, axis=-1, keepdims=True))  # (k, N, 1)
