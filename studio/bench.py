@@ -490,7 +490,7 @@ def seed_rows(engine: Engine, fmt: dict, text_request, repeats: int, seed_steps:
         Row("  ratio text → clip end to end / seed reference", ratio, "x", "< 1", ratio < 1,
             "taking turns; ours includes text encoding and mp4 writing"),
         Row("  ratio our sampling / seed sampling", float(np.median(np.array(our_sampling) / seed_sampling)), "x",
-            note="base + upsampler stages only"),
+            note="base, sound again and upsampler stages only"),
     ]
 
 

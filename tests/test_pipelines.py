@@ -174,9 +174,10 @@ def test_a_stream_that_shows_nothing_or_moves_wrong_is_drawn_once_more(tiny_pipe
 
 
 def test_text_to_video_draws_its_sound_again_to_the_drawings_first_frame(tiny_pipelines, monkeypatch):
-    """From text, the sound is that of the base stage run again from the same noise in half the
-    steps with the drawing's first frame (at the base size) given: the sound image-to-video makes
-    of that frame. An image's request draws its sound once."""
+    """From text, the sound is that of the base stage run again from the same noise in a third of
+    the steps with the drawing's first frame (at the base size) given: the sound image-to-video
+    makes of that frame. An image's request draws its sound once, and so does a drawing whose sound
+    is not used (an edit's drawing of a shape or a colour)."""
     generate, _ = tiny_pipelines
     first_frames = []
     sound_for = generate.sound_for
@@ -186,11 +187,16 @@ def test_text_to_video_draws_its_sound_again_to_the_drawings_first_frame(tiny_pi
         return sound_for(video, *args)
 
     monkeypatch.setattr(generate, "sound_for", recorded)
-    from_text = generate("a red circle", seed=4, num_inference_steps=4, upsampler_steps=1)
+    from_text = generate("a red circle", seed=4, num_inference_steps=6, upsampler_steps=1)
     from_image = generate("a red circle", image=first_frames[0], seed=4, num_inference_steps=2, upsampler_steps=1)
     assert len(first_frames) == 1 and np.array_equal(from_text.audio, from_image.audio)
-    unheard = generate("a red circle", seed=4, num_inference_steps=4, upsampler_steps=1, audio_guidance_scale=1.0)
+    unheard = generate("a red circle", seed=4, num_inference_steps=6, upsampler_steps=1, audio_guidance_scale=1.0)
     assert not np.array_equal(unheard.audio, from_text.audio)
+    first_frames.clear()
+    picture = generate("a red circle", seed=4, num_inference_steps=6, upsampler_steps=1, picture_only=True)
+    assert first_frames == [] and np.array_equal(picture.frames, from_text.frames)
+    generate("a red circle", image=from_image.frames[0, 0], seed=4, **FAST)
+    assert first_frames == []
 
 
 def test_a_moved_objects_sound_moves_in_pitch_with_it(tiny_pipelines):

@@ -151,7 +151,8 @@ class EditPipeline(StudioPipeline):
             return None
 
         made = self.generation(phrase, num_inference_steps=num_inference_steps, upsampler_steps=upsampler_steps,
-                               num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True)
+                               num_candidates=num_candidates, seed=seed, progress=progress, compose_objects=True,
+                               picture_only=task != "add")
         mask = None
         if task != "add":
             # Of several objects, the named one: recolor's drawing shows its shape; reshape's shows the new
@@ -160,7 +161,7 @@ class EditPipeline(StudioPipeline):
             drawing = (None if len(objects) == 1 or reference is None else made.frames[0] if task == "recolor"
                        else self.generation(f"a {DRAWN_SIZE} {reference[1]}", seed=seed, compose_objects=True,
                                             num_inference_steps=max(1, num_inference_steps // 2),
-                                            upsampler_steps=max(1, upsampler_steps // 2)).frames[0])
+                                            upsampler_steps=max(1, upsampler_steps // 2), picture_only=True).frames[0])
             mask = objects[0 if len(objects) == 1 else self.named_object(objects, instruction, drawing)][1]
         compose = {"add": lambda clip: composition.laid_over(sized, clip),
                    "reshape": lambda clip: composition.reshaped(sized, mask, clip),

@@ -135,8 +135,10 @@ class GeneratePipeline(StudioPipeline):
                  upsampler_steps: int = defaults.UPSAMPLER_STEPS, guidance_scale: float = defaults.GUIDANCE,
                  audio_guidance_scale: float = defaults.AUDIO_GUIDANCE, num_candidates: int = 1,
                  seed: int | None = None, progress: ProgressCallback | None = None,
-                 compose_objects: bool | None = None) -> ClipOutput:
-        """`compose_objects`: sample the prompt object by object (None: as the checkpoint says)."""
+                 compose_objects: bool | None = None, picture_only: bool = False) -> ClipOutput:
+        """`compose_objects`: sample the prompt object by object (None: as the checkpoint says).
+        `picture_only`: a drawing whose sound will not be used (an edit's drawing of a shape or a
+        colour); its sound is not drawn again (step 6)."""
         # 1. Check inputs and choose seeds.
         self.check_inputs(prompt, image, num_inference_steps, upsampler_steps, guidance_scale, audio_guidance_scale,
                           num_candidates, seed)
@@ -184,11 +186,11 @@ class GeneratePipeline(StudioPipeline):
                 audio_noise[redraw], None if pinned is None else (pinned[0][redraw], pinned[1][redraw]),
                 guidance_scale, audio_guidance_scale, num_inference_steps)
 
-        # 6. From text alone, sample the sound again with the drawing's first frame given, in half
-        # the steps (an image's request has its sound drawn that way already).
-        if image is None:
+        # 6. From text alone, sample the sound again with the drawing's first frame given, in a
+        # third of the steps (an image's request has its sound drawn that way already).
+        if image is None and not picture_only:
             audio = self.sound_for(video, text, video_noise, audio_noise, guidance_scale, audio_guidance_scale,
-                                   (num_inference_steps + 1) // 2)
+                                   max(1, num_inference_steps // 3))
 
         # 7. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
         if self.upsampler is not None:
