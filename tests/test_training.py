@@ -252,6 +252,23 @@ def test_a_stage_can_train_on_the_saved_weights(after_vae, tmp_path, name, compo
     assert all(torch.equal(saved[k], again[k]) for k in saved)
 
 
+def test_the_upsampler_learns_edits_in_a_fresh_run_folder(after_vae, tmp_path):
+    """A run folder holding only a checkpoint gets its world data written before the upsampler
+    looks for video edits, so it learns to restore an edit's source from its first run too; a
+    checkpoint without a generator, which draws the validation clips, is refused."""
+    trained = copy_run(after_vae, tmp_path, "trained")
+    run_dir = tmp_path / "fresh"
+    shutil.copytree(trained / "model", run_dir / "model")
+    command = [sys.executable, "-m", "training.upsampler", "--config", str(CONFIG), "--output-dir", str(run_dir)]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert refused.returncode != 0 and "has no generator yet" in refused.stderr and "Traceback" not in refused.stderr
+    stage("generator", trained)
+    shutil.rmtree(run_dir)
+    shutil.copytree(trained / "model", run_dir / "model")
+    stage("upsampler", run_dir)
+    assert list((run_dir / "cache").glob("edits-*.safetensors"))
+
+
 def test_the_saved_upsampler_can_grow_deeper_and_train_on(after_vae, tmp_path):
     """`grow_depth` deepens the saved upsampler before it trains on: with a zero learning rate the
     saved blocks come back unchanged and each new copy has its gates shut (training/grow.py).

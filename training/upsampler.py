@@ -15,7 +15,7 @@ from models.noise_path import training_scheduler
 from models.pipelines import save_components
 from models.presets import build_transformers
 from training.config import parse_args
-from training.data import read_records
+from training.data import ensure_dataset, read_records
 from training.diffusion import (choose_kind, denoising_loss, edit_inputs, first_frame_condition, generation_inputs,
                                 load_run, upsampler_inputs, write_generation_samples)
 from training.grow import grow
@@ -26,14 +26,17 @@ def main() -> None:
     cfg = parse_args("upsampler", __doc__.splitlines()[0])
     if cfg.grow_depth and not cfg.start_from_saved:
         raise SystemExit("grow_depth grows the run's saved upsampler: set start_from_saved: true as well")
+    if cfg.start_from_saved and not (cfg.checkpoint_path / "upsampler").is_dir():
+        raise SystemExit(f"start_from_saved: {cfg.checkpoint_path} has no upsampler yet; train one first")
+    if not (cfg.checkpoint_path / "transformer").is_dir():
+        raise SystemExit(f"{cfg.checkpoint_path} has no generator yet: it draws the upsampler's validation clips, "
+                         "so train it first (training.generator)")
     accelerator = make_accelerator(cfg)
     with accelerator.main_process_first():
-        has_edits = bool(read_records(cfg.data_path, ("edit",))) if cfg.data_path.exists() else False
+        has_edits = bool(read_records(ensure_dataset(cfg), ("edit",)))  # a fresh run folder's data is written first
         components, fmt, data = load_run(cfg, ("clips", "edits") if has_edits else ("clips",))
     scheduler = training_scheduler(components["scheduler"])
     if cfg.start_from_saved:
-        if "upsampler" not in components:
-            raise SystemExit(f"start_from_saved: {cfg.checkpoint_path} has no upsampler yet; train one first")
         upsampler = components["upsampler"].float()
         if cfg.grow_depth:
             upsampler = grow(upsampler, cfg.grow_depth)
