@@ -14,6 +14,7 @@ SHAPE_WORDS = r"(circle|square|triangle|disc|disk|ball|dot|box|block|rectangle|p
 # The size a new shape or colour is drawn at (`reshape_phrase`, `recolour_phrase`): the generator
 # draws small shapes round, and the drawing gives only a shape (scaled to the object) or a colour.
 DRAWN_SIZE = "large"
+SIZE_WORDS = ("small", "large")
 # Where an added object is asked to go, as (rows, columns) per frame in sign alone.
 MOTION_WORDS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0), "still": (0, 0)}
 COLOUR_WORDS = (r"(red|orange|yellow|green|cyan|blue|purple|violet|white|crimson|scarlet|teal|turquoise|gold|golden|"
@@ -68,6 +69,12 @@ def named_motion(phrase: str) -> tuple[int, int] | None:
     red circle moving left" -> (0, -1); "staying still" -> (0, 0)), or None where it names none."""
     words = [word for word in _words(phrase) if word in MOTION_WORDS]
     return MOTION_WORDS[words[-1]] if words else None
+
+
+def named_size(phrase: str) -> str | None:
+    """The last size word of a phrase ("a small red circle" -> "small"), or None where it names none."""
+    words = [word for word in _words(phrase) if word in SIZE_WORDS]
+    return words[-1] if words else None
 
 
 def _reference(text: str) -> re.Match | None:

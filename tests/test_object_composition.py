@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, laid_over, levelled, moves_as,
-                                                  object_clauses, outline_similarity, painted, pitch_ratio, recoloured,
+from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, drawn_size, extent, laid_over,
+                                                  levelled, moves_as, object_clauses, outline_similarity, painted, pitch_ratio, recoloured,
                                                   removed, reshaped, shape_of, split_image, split_objects,
                                                   without_place)
 
@@ -48,6 +48,33 @@ def test_streams_compose_their_main_objects_over_one_background_clear_of_each_ot
     assert without_place("a white circle") == "a white circle"
     placed = composed(streams, clear=False)[0]
     assert (placed[:, 10:16, 12:18] == (40, 200, 60)).all() and (placed[:, 8:10, 8:16] == (230, 40, 40)).all()
+
+
+@pytest.mark.parametrize("phrase, drawn", [
+    ("a small red square moving up on a navy background", ("a large red square moving up on a navy background", 12 / 64)),
+    ("a large red square", ("a large red square", None)),
+    ("a red square", ("a red square", None)),
+    ("a smaller square", ("a smaller square", None)),
+])
+def test_a_small_object_is_drawn_large(phrase, drawn):
+    assert drawn_size(phrase) == drawn
+
+
+def test_an_object_drawn_large_is_laid_out_at_the_size_asked_on_its_own_path():
+    """Scaled about its centre in each frame to the extent asked (a share of the frame side),
+    so it keeps the path and the colour it was drawn with."""
+    navy = np.array([20, 30, 90], np.uint8)
+    streams = np.tile(navy, (1, 4, 64, 64, 1))
+    for t in range(4):
+        streams[0, t, 10:30, 10 + 2 * t:30 + 2 * t] = (240, 220, 40)  # a 20-pixel square moving right
+    clip, _ = composed(streams, clear=True, extents=[12 / 64])
+    share = np.linalg.norm(clip.astype(np.float32) - navy, axis=-1) / np.linalg.norm(np.subtract((240, 220, 40), navy))
+    assert [extent(share[t]) for t in range(4)] == [12] * 4
+    for t in range(4):
+        rows, cols = np.nonzero(share[t] > 0.5)
+        assert np.allclose([rows.mean(), cols.mean()], [19.5, 19.5 + 2 * t], atol=0.5)
+    assert np.isclose(share.max(), 1, atol=0.02)  # the drawn colour, its middle untouched
+    assert np.array_equal(composed(streams, clear=True, extents=[None])[0], composed(streams, clear=True)[0])
 
 
 def test_a_first_frame_splits_into_one_image_per_object():

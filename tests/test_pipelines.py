@@ -11,8 +11,8 @@ from models.pipelines import GeneratePipeline, load_components
 from models.pipelines import edit_pipeline
 from models.pipelines.edit_pipeline import keep_unedited, retimed
 from models.pipelines.object_composition import levelled, mix, recoloured, removed, split_objects
-from models.task_detection import (added_object, detect_task, named_motion, object_reference, recolour_phrase,
-                                   reshape_phrase)
+from models.task_detection import (added_object, detect_task, named_motion, named_size, object_reference,
+                                   recolour_phrase, reshape_phrase)
 from studio.world.edits import render_edit, sample_edit
 
 FAST = dict(num_inference_steps=2, upsampler_steps=1)
@@ -57,9 +57,15 @@ def test_the_sound_has_its_own_guidance(tiny_pipelines):
     assert len({unguided.audio.tobytes(), default.audio.tobytes(), strong.audio.tobytes()}) == 3
 
 
+def looks(*results):
+    """A `first_look` that returns each of `results` in turn, then no faults for any stream."""
+    queue = list(results)
+    return lambda video, phrases: queue.pop(0) if queue else ([], [(False, False)] * len(video), None)
+
+
 def no_second_look(generate, monkeypatch) -> None:
     """Every stream of the tiny model shows nothing, so each would be drawn again: not here."""
-    monkeypatch.setattr(generate, "first_look", lambda video, phrases: ([], [], None))
+    monkeypatch.setattr(generate, "first_look", looks())
 
 
 def test_composing_objects_samples_one_stream_per_object_and_mixes_their_sound(tiny_pipelines, monkeypatch):
@@ -93,6 +99,30 @@ def test_composing_one_object_keeps_its_noise_and_sound(tiny_pipelines, monkeypa
                           generate("two red circles", seed=2, compose_objects=False, **FAST).frames)
 
 
+def test_a_small_object_is_drawn_large_and_laid_out_small(tiny_pipelines, monkeypatch):
+    """From text, a stream asked for a small object is drawn large and its object laid out at the
+    small size (`object_composition.drawn_size`); a first frame gives its objects' sizes itself."""
+    from models.pipelines import object_composition
+
+    generate, _ = tiny_pipelines
+    no_second_look(generate, monkeypatch)
+    encoded, extents = [], []
+    monkeypatch.setattr(generate, "encode_text",
+                        lambda prompts: encoded.append(prompts) or GeneratePipeline.encode_text(generate, prompts))
+    composed = object_composition.composed
+    monkeypatch.setattr(object_composition, "composed",
+                        lambda *args, **kwargs: extents.append(kwargs["extents"]) or composed(*args, **kwargs))
+    generate("a small red circle and a large blue square on a navy background", seed=3, compose_objects=True,
+             picture_only=True, **FAST)
+    assert encoded == [["", "", "a large red circle on a navy background", "a large blue square on a navy background"]]
+    assert extents == [[12 / 64, None]]
+    image = np.tile(np.array([20, 30, 90], np.uint8), (32, 32, 1))
+    image[4:10, 4:10], image[20:26, 18:24] = (230, 40, 40), (40, 200, 60)
+    generate("a small red square and a small green square", image=image, seed=5, compose_objects=True,
+             picture_only=True, **FAST)
+    assert "small" in encoded[-1][-1] and extents[-1] == [None, None]
+
+
 def test_image_to_video_composes_each_object_from_its_own_image(tiny_pipelines, monkeypatch):
     """A first frame with as many objects as the prompt names: each stream starts from one
     object alone, under the phrase the denoiser matched to it; the sound is theirs levelled and summed."""
@@ -119,27 +149,36 @@ def test_image_to_video_composes_each_object_from_its_own_image(tiny_pipelines, 
                           generate(prompt, image=one_object, seed=5, compose_objects=False, **FAST).frames)
 
 
-def test_a_first_look_at_the_streams_finds_those_showing_nothing_or_moving_wrong(tiny_pipelines, monkeypatch):
+def test_a_first_look_at_the_streams_finds_those_showing_nothing_moving_wrong_or_too_large(tiny_pipelines,
+                                                                                           monkeypatch):
     """`first_look` reads the streams' base latents decoded: a square rising over the clip moves
-    up, not left, and not still; a phrase without a motion word never moves wrong; a stream
-    showing only its background shows nothing; each stream's background is its median colour."""
+    up, not left, and not still; a phrase without a motion word never moves wrong; 6 pixels of 32
+    across, it is not too large for small (6 pixels) but 12 are (more than `SIZE_SLACK` times), not
+    for large (10 pixels);
+    a stream showing only its background shows nothing; each stream's background is its median
+    colour."""
     generate, _ = tiny_pipelines
     navy = np.array([20, 30, 90], np.uint8)
-    rising = np.tile(navy, (16, 32, 32, 1))
+    rising, blob = np.tile(navy, (2, 16, 32, 32, 1))
     for t in range(16):
         rising[t, 24 - t:30 - t, 4:10] = (240, 220, 40)
-    clips = np.stack([rising] * 4 + [np.tile(navy, (16, 32, 32, 1))])
+    blob[:, 8:20, 8:20] = (240, 220, 40)
+    clips = np.stack([rising] * 4 + [np.tile(navy, (16, 32, 32, 1)), rising, blob, blob])
     monkeypatch.setattr(generate, "decode_video", lambda video: clips)
     phrases = ["a yellow square moving up", "a yellow square moving left", "a square staying still", "a square",
-               "a white circle moving up on a beige background"]
-    empty, wrong, backgrounds = generate.first_look(torch.zeros(5, 1), phrases)
-    assert empty == [4] and wrong == [1, 2] and np.array_equal(backgrounds, np.tile(navy, (5, 1)))
+               "a white circle moving up on a beige background", "a small square moving up", "a small square",
+               "a large square staying still"]
+    empty, faults, backgrounds = generate.first_look(torch.zeros(8, 1), phrases)
+    assert empty == [4] and np.array_equal(backgrounds, np.tile(navy, (8, 1)))
+    assert faults == [(False, False), (True, False), (True, False), (False, False), (False, False),
+                      (False, False), (False, True), (False, False)]
 
 
-def test_a_stream_that_shows_nothing_or_moves_wrong_is_drawn_once_more(tiny_pipelines, monkeypatch):
-    """Object by object, the streams `first_look` names are sampled again in the base stage from
-    seed + REDRAW_SEED_STRIDE, once, whatever they draw then; one that showed nothing without its
-    place, one that moved wrong as it was asked; the others are kept as drawn."""
+def test_a_stream_that_shows_nothing_or_a_fault_is_drawn_once_more(tiny_pipelines, monkeypatch):
+    """Object by object, the streams `first_look` finds fault with are sampled again in the base
+    stage from seed + REDRAW_SEED_STRIDE, once; one that showed nothing without its place, one
+    that moved wrong or came out too large as it was asked; the others are kept as drawn. The
+    second drawing stands unless it shows nothing or its faults are worse, motion first."""
     from models.pipelines.generate_pipeline import REDRAW_SEED_STRIDE, STREAM_SEED_STRIDE
 
     generate, _ = tiny_pipelines
@@ -156,21 +195,28 @@ def test_a_stream_that_shows_nothing_or_moves_wrong_is_drawn_once_more(tiny_pipe
 
     monkeypatch.setattr(generate, "noise", noise)
     monkeypatch.setattr(generate, "encode_text", encode_text)
-    monkeypatch.setattr(generate, "first_look", lambda video, phrases: looked.append(phrases) or ([], [], None))
+    look = looks()
+    monkeypatch.setattr(generate, "first_look", lambda video, phrases: looked.append(phrases) or look(video, phrases))
     kept = generate(prompt, seed=3, compose_objects=True, **FAST)
     assert looked == [["a red circle moving left on a navy background", "a blue square moving up on a navy background"]]
     navy = np.array([[25.0, 35, 90]] * 2)
-    monkeypatch.setattr(generate, "first_look", lambda video, phrases: ([0], [1], navy))
+    monkeypatch.setattr(generate, "first_look", looks(([0], [(False, False), (True, False)], navy)))
     noise_seeds.clear(), encoded.clear()
     again = generate(prompt, seed=3, compose_objects=True, **FAST)
     assert [3 + REDRAW_SEED_STRIDE, 3 + STREAM_SEED_STRIDE + REDRAW_SEED_STRIDE] in noise_seeds
     assert encoded[-1] == ["", "", "a red circle moving left", "a blue square moving up on a navy background"]
     assert not np.array_equal(again.audio, kept.audio)
     assert (again.frames == (25, 35, 90)).all()  # the tiny model draws no object: the first drawing's background
-    monkeypatch.setattr(generate, "first_look", lambda video, phrases: ([], [0], None))
-    redrawn = generate("a red circle moving left", seed=3, compose_objects=True, **FAST)
-    assert np.array_equal(redrawn.audio, generate("a red circle moving left", seed=3 + REDRAW_SEED_STRIDE,
-                                                compose_objects=False, **FAST).audio)
+    phrase = "a red circle moving left"
+    first, second = generate(phrase, seed=3, compose_objects=False, **FAST), generate(
+        phrase, seed=3 + REDRAW_SEED_STRIDE, compose_objects=False, **FAST)
+    for faults, faults_again, stands in [((True, False), (True, False), True), ((False, True), (False, False), True),
+                                         ((False, True), (True, False), False), ((True, True), (False, True), True)]:
+        monkeypatch.setattr(generate, "first_look", looks(([], [faults], None), ([], [faults_again], None)))
+        redrawn = generate(phrase, seed=3, compose_objects=True, **FAST)
+        assert np.array_equal(redrawn.audio, (second if stands else first).audio), (faults, faults_again)
+    monkeypatch.setattr(generate, "first_look", looks(([], [(True, False)], None), ([0], [(False, False)], None)))
+    assert np.array_equal(generate(phrase, seed=3, compose_objects=True, **FAST).audio, first.audio)  # shows nothing
 
 
 def test_text_to_video_draws_its_sound_again_to_the_drawings_first_frame(tiny_pipelines, monkeypatch):
@@ -676,6 +722,15 @@ def test_an_add_instruction_names_its_object_from_its_first_article(instruction,
 ])
 def test_an_added_objects_motion_is_read_from_its_last_motion_word(phrase, direction):
     assert named_motion(phrase) == direction
+
+
+@pytest.mark.parametrize("phrase, size", [
+    ("a small red circle moving left", "small"),
+    ("a large square", "large"),
+    ("a smaller blue circle", None),
+])
+def test_a_phrases_size_is_read_from_its_last_size_word(phrase, size):
+    assert named_size(phrase) == size
 
 
 @pytest.mark.parametrize("instruction, reference", [

@@ -9,7 +9,7 @@ from models import sampling_defaults as defaults
 from models.pipelines import object_composition as composition
 from models.pipelines.studio_pipeline import (ClipOutput, ProgressCallback, StudioPipeline, encode_video,
                                               frames_to_tensor)
-from models.task_detection import named_motion
+from models.task_detection import named_motion, named_size
 from models.text_encoder import TextEmbeddings
 
 STREAM_SEED_STRIDE = 1_000_003  # stream j of a candidate with seed s starts from seed s + j * this
@@ -99,20 +99,24 @@ class GeneratePipeline(StudioPipeline):
         return self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
                             total_steps, pinned)
 
-    def first_look(self, video: torch.Tensor, phrases: list[str]) -> tuple[list[int], list[int], np.ndarray]:
+    def first_look(self, video: torch.Tensor, phrases: list[str]
+                   ) -> tuple[list[int], list[tuple[bool, bool]], np.ndarray]:
         """The streams' base latents (N, C, T, h, w), one phrase each, decoded at the base size:
-        (the rows that show no object at all, the rows whose main object does not move as the
-        phrase's motion word says (`object_composition.moves_as`), each row's background colour
-        (N, 3)). The generator mixes up directions and stillness, and draws nothing for an
-        object on a background it never saw it on (the held-out white on beige); the cascade
-        keeps what the base stage drew (README: Motion drawn again, Objects drawn without their
-        place)."""
+        (the rows that show no object at all, each row's faults (its main object does not move as
+        the phrase's motion word says, is larger than its size word: `object_composition.moves_as`,
+        `sized_as`), each row's background colour (N, 3)). The generator mixes up directions and
+        stillness, runs a blob or two copies together, and draws nothing for an object on a
+        background it never saw it on (the held-out white on beige); the cascade keeps what the base
+        stage drew (README: Motion drawn again, Objects drawn without their place, Small objects
+        drawn large)."""
         frames = self.decode_video(video)
         empty = [r for r, clip in enumerate(frames) if composition.drawn_object(clip) is None]
-        motions = [named_motion(phrase) for phrase in phrases]
-        wrong = [r for r, (clip, motion) in enumerate(zip(frames, motions))
-                 if r not in empty and motion is not None and not composition.moves_as(clip, motion)]
-        return empty, wrong, np.stack([composition.background_colour(clip) for clip in frames])
+        motions, sizes = [named_motion(phrase) for phrase in phrases], [named_size(phrase) for phrase in phrases]
+        faults = [(False, False) if r in empty else
+                  (motion is not None and not composition.moves_as(clip, motion),
+                   size is not None and not composition.sized_as(clip, size))
+                  for r, (clip, motion, size) in enumerate(zip(frames, motions, sizes))]
+        return empty, faults, np.stack([composition.background_colour(clip) for clip in frames])
 
     def sound_for(self, video: torch.Tensor, text: TextEmbeddings, video_noise: torch.Tensor,
                   audio_noise: torch.Tensor, guidance_scale: float, audio_guidance_scale: float,
@@ -153,6 +157,9 @@ class GeneratePipeline(StudioPipeline):
             compose_objects = self.config.compose_objects
         streams = self.object_streams(prompt, image) if compose_objects else None
         prompts, images = streams or ([prompt], [image])
+        extents = [None] * len(prompts)
+        if streams and image is None:
+            prompts, extents = map(list, zip(*map(composition.drawn_size, prompts)))
         k = len(prompts)
         stream_seeds = [(s + j * STREAM_SEED_STRIDE) % (defaults.MAX_SEED + 1) for j in range(k) for s in seeds]
         m = len(stream_seeds)
@@ -169,22 +176,27 @@ class GeneratePipeline(StudioPipeline):
 
         # 5. Denoise video and audio together. Object by object, a stream that shows no object is
         # drawn once more without its place, on a background of the generator's choosing (the clip
-        # keeps the first drawing's), and one whose object does not move as its phrase says once
-        # more as it was, each from another seed (that drawing stands either way).
+        # keeps the first drawing's), and one whose object does not keep its phrase's motion or size
+        # once more as it was, each from another seed; the second drawing stands unless it shows
+        # nothing or its faults are worse (motion first, then size).
         pinned = self.pinned_frames(cond, image)
         video, audio = self.base_stage(text, cond, video_noise, audio_noise, pinned, guidance_scale,
                                        audio_guidance_scale, num_inference_steps, progress, total_steps)
-        empty, wrong, backgrounds = self.first_look(video, phrases) if streams else ([], [], None)
-        redraw = sorted(empty + wrong)
+        empty, faults, backgrounds = self.first_look(video, phrases) if streams else ([], [(False, False)] * m, None)
+        redraw = [r for r in range(m) if r in empty or any(faults[r])]
         if redraw:
             again = [(stream_seeds[r] + REDRAW_SEED_STRIDE) % (defaults.MAX_SEED + 1) for r in redraw]
             asked = [composition.without_place(phrases[r]) if r in empty else phrases[r] for r in redraw]
-            video_noise[redraw] = self.noise(again, video_shape, salt=0)
-            audio_noise[redraw] = self.noise(again, audio_shape, salt=1)
-            video[redraw], audio[redraw] = self.base_stage(
-                self.encode_text([negative_prompt] * len(redraw) + asked), cond[redraw], video_noise[redraw],
-                audio_noise[redraw], None if pinned is None else (pinned[0][redraw], pinned[1][redraw]),
-                guidance_scale, audio_guidance_scale, num_inference_steps)
+            noise = self.noise(again, video_shape, salt=0), self.noise(again, audio_shape, salt=1)
+            drawn = self.base_stage(self.encode_text([negative_prompt] * len(redraw) + asked), cond[redraw], *noise,
+                                    None if pinned is None else (pinned[0][redraw], pinned[1][redraw]),
+                                    guidance_scale, audio_guidance_scale, num_inference_steps)
+            empty_again, faults_again, _ = self.first_look(drawn[0], asked)
+            kept = [j for j, r in enumerate(redraw)
+                    if r in empty or (j not in empty_again and faults_again[j] <= faults[r])]
+            rows = [redraw[j] for j in kept]
+            video[rows], audio[rows] = drawn[0][kept], drawn[1][kept]
+            video_noise[rows], audio_noise[rows] = noise[0][kept], noise[1][kept]
 
         # 6. From text alone, sample the sound again with the drawing's first frame given, in a
         # third of the steps (an image's request has its sound drawn that way already).
@@ -204,7 +216,8 @@ class GeneratePipeline(StudioPipeline):
         frames, waveform = self.decode(video, audio)
         if streams:
             laid = [composition.composed(frames[i::n], clear=image is None,  # row i: candidate i's first stream
-                                         background=backgrounds[i] if i in empty else None) for i in range(n)]
+                                         background=backgrounds[i] if i in empty else None, extents=extents)
+                    for i in range(n)]
             frames = np.stack([clip for clip, _ in laid])
             rows_down = [laid[i][1][j] for j in range(k) for i in range(n)]  # object-major, as the streams
             waveform = composition.mix(composition.levelled(self.moved_sound(waveform, rows_down), k), k)

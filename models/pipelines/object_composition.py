@@ -22,6 +22,8 @@ import re
 import numpy as np
 from scipy import ndimage
 
+from models.task_detection import named_size
+
 ONE_THING = ("a", "an", "one", "the", "something")  # first words of a phrase naming a single object
 MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is a batch row)
 IMAGE_FOREGROUND = 30.0  # RGB distance from the pixels' median colour beyond which a pixel is an object's
@@ -38,6 +40,13 @@ CLEARANCE_PX = 2  # a laid-out object is moved at least this far clear of the ob
 PITCH_OCTAVES = 2  # a world object's tone rises this many octaves from the frame's bottom to its top
 SILENT_RMS = 0.005  # a stream's sound quieter than this (RMS, full scale 1) carries no tone to level
 STILL_SHARE = 1 / 16  # of the frame side: a drawn object whose centre moves less over the clip stands still
+# The world's object sizes (12 and 20 px of 64) as shares of the frame side. The generator draws
+# small squares and triangles round, so a small object is drawn large and laid out at its size;
+# and a drawing more than `SIZE_SLACK` times its size is mostly a blob or two copies run together
+# (README: Small objects drawn large).
+OBJECT_SIZES = {"small": 12 / 64, "large": 20 / 64}
+DRAWN_INSTEAD = {"small": "large"}
+SIZE_SLACK = 1.3
 
 
 def object_clauses(prompt: str) -> list[str]:
@@ -58,6 +67,16 @@ def without_place(phrase: str) -> str:
     """A stream's phrase without the place `object_clauses` gave it ("a white circle moving up on
     a beige background" -> "a white circle moving up")."""
     return phrase.rpartition(" on ")[0] or phrase
+
+
+def drawn_size(phrase: str) -> tuple[str, float | None]:
+    """(the phrase a stream is drawn from, the extent its object is laid out at as a share of
+    the frame side, or None: as drawn), by `DRAWN_INSTEAD` ("a small red square moving up" ->
+    ("a large red square moving up", 0.1875))."""
+    size = named_size(phrase)
+    if size not in DRAWN_INSTEAD:
+        return phrase, None
+    return re.sub(rf"\b{size}\b", DRAWN_INSTEAD[size], phrase), OBJECT_SIZES[size]
 
 
 def colour_centres(pixels: np.ndarray, min_count: int) -> np.ndarray:
@@ -302,7 +321,35 @@ def moves_as(made: np.ndarray, direction: tuple[int, int]) -> bool:
     return bool(along >= least and along >= 2 * abs(across))
 
 
-def laid_over(source: np.ndarray, made: np.ndarray, clear: bool = True) -> tuple[np.ndarray, int] | None:
+def resized(share: np.ndarray, extent_share: float) -> np.ndarray:
+    """An object's share maps (T, H, W) with the object in each frame scaled about its centre to
+    an `extent` of `extent_share` of the frame side (by its median over the frames); the world's
+    objects keep their path whatever their size."""
+    out = np.zeros_like(share)
+    shown = shown_frames(share)
+    if not shown:
+        return share
+    scale = extent_share * share.shape[2] / max(np.median([extent(share[t]) for t in shown]), 1)
+    for t in shown:
+        centre = np.array(ndimage.center_of_mass(share[t]))
+        out[t] = ndimage.affine_transform(share[t], np.full(2, 1 / scale), offset=centre - centre / scale, order=1)
+    return out
+
+
+def sized_as(made: np.ndarray, size: str) -> bool:
+    """Whether the main object of `made` (frames (T, H, W, 3)) is drawn at most `SIZE_SLACK`
+    times the world's `size` ("small", "large") across, by its median `extent` over the frames
+    that show it. False where it shows none."""
+    mask = drawn_object(made)
+    if mask is None:
+        return False
+    share = object_share(made, mask)[0]
+    shown = shown_frames(share)
+    return bool(shown) and np.median([extent(share[t]) for t in shown]) <= SIZE_SLACK * OBJECT_SIZES[size] * made.shape[2]
+
+
+def laid_over(source: np.ndarray, made: np.ndarray, clear: bool = True, extent_share: float | None = None
+              ) -> tuple[np.ndarray, int] | None:
     """(the source frames (T, H, W, 3) uint8 with the main object of `made` laid over them, the
     rows it was moved down), or None if `made` shows none (`drawn_object`). With `clear`, it is
     moved the shortest way clear of the source's objects by `CLEARANCE_PX` (the world never lets
@@ -313,6 +360,9 @@ def laid_over(source: np.ndarray, made: np.ndarray, clear: bool = True) -> tuple
     if mask is None:
         return None
     share, colour, _ = object_share(made, mask)
+    if extent_share is not None:
+        share = resized(share, extent_share)
+        mask = share > 0
     down = right = 0
     if clear:
         occupied = np.linalg.norm(source - background_colour(source), axis=-1) > IMAGE_FOREGROUND
@@ -396,8 +446,8 @@ def split_image(image: np.ndarray, count: int) -> list[np.ndarray] | None:
     return [alone[0] for alone, _ in objects] if len(objects) == count else None
 
 
-def composed(streams: np.ndarray, clear: bool, background: np.ndarray | None = None
-             ) -> tuple[np.ndarray, list[int]]:
+def composed(streams: np.ndarray, clear: bool, background: np.ndarray | None = None,
+             extents: list[float | None] | None = None) -> tuple[np.ndarray, list[int]]:
     """(one clip (T, H, W, 3) uint8, the rows each stream's object was moved down) from the
     frames of each object's stream (k, T, H, W, 3): each stream's main object laid in turn over
     a flat background, `background` (3,) or else the first stream's median colour (`laid_over`,
@@ -406,8 +456,8 @@ def composed(streams: np.ndarray, clear: bool, background: np.ndarray | None = N
     colour = background_colour(streams[0]) if background is None else background
     clip = np.broadcast_to(np.round(colour).astype(np.uint8), streams[0].shape).copy()
     rows_down = []
-    for frames in streams:
-        clip, down = laid_over(clip, frames, clear) or (clip, 0)
+    for frames, extent_share in zip(streams, extents or [None] * len(streams)):
+        clip, down = laid_over(clip, frames, clear, extent_share) or (clip, 0)
         rows_down.append(down)
     return clip, rows_down
 
