@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, drawn_size, extent, laid_over,
-                                                  levelled, moves_as, object_clauses, outline_similarity, painted, pitch_ratio, recoloured,
-                                                  removed, reshaped, shape_of, split_image, split_objects,
-                                                  without_place)
+                                                  levelled, moves_as, object_clauses, outline_similarity, painted,
+                                                  pitch_ratio, recoloured, removed, reshaped, shape_of, split_image,
+                                                  split_objects, without_place)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -51,7 +51,8 @@ def test_streams_compose_their_main_objects_over_one_background_clear_of_each_ot
 
 
 @pytest.mark.parametrize("phrase, drawn", [
-    ("a small red square moving up on a navy background", ("a large red square moving up on a navy background", 12 / 64)),
+    ("a small red square moving up on a navy background",
+     ("a large red square moving up on a navy background", 12 / 64)),
     ("a large red square", ("a large red square", None)),
     ("a red square", ("a red square", None)),
     ("a smaller square", ("a smaller square", None)),

@@ -326,11 +326,8 @@ def resized(share: np.ndarray, extent_share: float) -> np.ndarray:
     an `extent` of `extent_share` of the frame side (by its median over the frames); the world's
     objects keep their path whatever their size."""
     out = np.zeros_like(share)
-    shown = shown_frames(share)
-    if not shown:
-        return share
-    scale = extent_share * share.shape[2] / max(np.median([extent(share[t]) for t in shown]), 1)
-    for t in shown:
+    scale = extent_share * share.shape[2] / max(median_extent(share), 1)
+    for t in shown_frames(share):
         centre = np.array(ndimage.center_of_mass(share[t]))
         out[t] = ndimage.affine_transform(share[t], np.full(2, 1 / scale), offset=centre - centre / scale, order=1)
     return out
@@ -341,21 +338,18 @@ def sized_as(made: np.ndarray, size: str) -> bool:
     times the world's `size` ("small", "large") across, by its median `extent` over the frames
     that show it. False where it shows none."""
     mask = drawn_object(made)
-    if mask is None:
-        return False
-    share = object_share(made, mask)[0]
-    shown = shown_frames(share)
-    return bool(shown) and np.median([extent(share[t]) for t in shown]) <= SIZE_SLACK * OBJECT_SIZES[size] * made.shape[2]
+    across = 0 if mask is None else median_extent(object_share(made, mask)[0])
+    return 0 < across <= SIZE_SLACK * OBJECT_SIZES[size] * made.shape[2]
 
 
 def laid_over(source: np.ndarray, made: np.ndarray, clear: bool = True, extent_share: float | None = None
               ) -> tuple[np.ndarray, int] | None:
     """(the source frames (T, H, W, 3) uint8 with the main object of `made` laid over them, the
-    rows it was moved down), or None if `made` shows none (`drawn_object`). With `clear`, it is
-    moved the shortest way clear of the source's objects by `CLEARANCE_PX` (the world never lets
-    objects overlap; where one is placed is free unless an image placed it), and each pixel
-    takes its colour by the share of it the object covers, so its edge blends into the source's
-    background."""
+    rows it was moved down), or None if `made` shows none (`drawn_object`). With `extent_share`,
+    the object is first scaled to that size (`resized`). With `clear`, it is moved the shortest
+    way clear of the source's objects by `CLEARANCE_PX` (the world never lets objects overlap;
+    where one is placed is free unless an image placed it), and each pixel takes its colour by the
+    share of it the object covers, so its edge blends into the source's background."""
     mask = drawn_object(made)
     if mask is None:
         return None
@@ -382,6 +376,12 @@ def extent(share: np.ndarray) -> int:
     """The longer side in pixels of the box around the pixels (H, W) an object mostly covers."""
     rows, cols = np.nonzero(share > 0.5)
     return int(max(np.ptp(rows), np.ptp(cols)) + 1) if len(rows) else 0
+
+
+def median_extent(share: np.ndarray) -> float:
+    """An object's `extent` (share maps (T, H, W)), its median over the frames that show it; 0 where none do."""
+    shown = shown_frames(share)
+    return float(np.median([extent(share[t]) for t in shown])) if shown else 0.0
 
 
 def outline(share: np.ndarray) -> np.ndarray:
@@ -428,7 +428,7 @@ def reshaped(source: np.ndarray, mask: np.ndarray, made: np.ndarray) -> np.ndarr
     shown = shown_frames(share)
     if not shown or not extent(shape):
         return None
-    scale = np.median([extent(share[t]) for t in shown]) / extent(shape)
+    scale = median_extent(share) / extent(shape)
     middle = ndimage.center_of_mass(shape)
     out = erased(source, share, colour, back).astype(np.float32)
     for t in shown:
@@ -451,8 +451,8 @@ def composed(streams: np.ndarray, clear: bool, background: np.ndarray | None = N
     """(one clip (T, H, W, 3) uint8, the rows each stream's object was moved down) from the
     frames of each object's stream (k, T, H, W, 3): each stream's main object laid in turn over
     a flat background, `background` (3,) or else the first stream's median colour (`laid_over`,
-    with `clear` moved clear of those before it), so a copy or speck a stream drew is left out;
-    a stream that shows no object adds none."""
+    with `clear` moved clear of those before it, at its stream's size of `extents` where one is
+    given), so a copy or speck a stream drew is left out; a stream that shows no object adds none."""
     colour = background_colour(streams[0]) if background is None else background
     clip = np.broadcast_to(np.round(colour).astype(np.uint8), streams[0].shape).copy()
     rows_down = []
