@@ -7,8 +7,8 @@ import torch
 
 from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, drawn_size, extent, laid_over,
                                                   levelled, moves_as, object_clauses, outline_similarity, painted,
-                                                  pitch_ratio, recoloured, removed, reshaped, shape_of, split_image,
-                                                  split_objects, without_place)
+                                                  pitch_ratio, recoloured, removed, reshaped, resized, shape_of,
+                                                  split_image, split_objects, without_place)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -76,6 +76,9 @@ def test_an_object_drawn_large_is_laid_out_at_the_size_asked_on_its_own_path():
         assert np.allclose([rows.mean(), cols.mean()], [19.5, 19.5 + 2 * t], atol=0.5)
     assert np.isclose(share.max(), 1, atol=0.02)  # the drawn colour, its middle untouched
     assert np.array_equal(composed(streams, clear=True, extents=[None])[0], composed(streams, clear=True)[0])
+    faint = np.zeros((4, 64, 64), np.float32)
+    faint[:, 10:30, 10:30] = 0.4  # no pixel over half covered: no extent to scale from
+    assert np.array_equal(resized(faint, 12 / 64), faint)
 
 
 def test_a_first_frame_splits_into_one_image_per_object():

@@ -324,9 +324,12 @@ def moves_as(made: np.ndarray, direction: tuple[int, int]) -> bool:
 def resized(share: np.ndarray, extent_share: float) -> np.ndarray:
     """An object's share maps (T, H, W) with the object in each frame scaled about its centre to
     an `extent` of `extent_share` of the frame side (by its median over the frames); the world's
-    objects keep their path whatever their size."""
+    objects keep their path whatever their size. One too faint to have an extent is left as it is."""
+    across = median_extent(share)
+    if not across:
+        return share
     out = np.zeros_like(share)
-    scale = extent_share * share.shape[2] / max(median_extent(share), 1)
+    scale = extent_share * share.shape[2] / across
     for t in shown_frames(share):
         centre = np.array(ndimage.center_of_mass(share[t]))
         out[t] = ndimage.affine_transform(share[t], np.full(2, 1 / scale), offset=centre - centre / scale, order=1)
