@@ -11,8 +11,9 @@ import re
 # Words after the object in an add instruction that say where or that it is one more, not what it is.
 ADD_TAIL = r"\s+((in|into|to|on) (the|this) (scene|video|clip|frame|picture)|too|as well|also)$"
 SHAPE_WORDS = r"(circle|square|triangle|disc|disk|ball|dot|box|block|rectangle|pyramid|wedge)"
-# The size a new shape or colour is drawn at (`reshape_phrase`, `recolour_phrase`): the generator
-# draws small shapes round, and the drawing gives only a shape (scaled to the object) or a colour.
+# The size a new shape or colour is drawn at (`reshape_phrase`, `recolour_phrase`), and a small
+# object (`object_composition.drawn_size`): the generator draws small shapes round, and the drawing
+# gives only a shape (scaled to the object) or a colour, or an object laid out at its own size.
 DRAWN_SIZE = "large"
 SIZE_WORDS = ("small", "large")
 # Where an added object is asked to go, as (rows, columns) per frame in sign alone.

@@ -56,6 +56,7 @@ def test_streams_compose_their_main_objects_over_one_background_clear_of_each_ot
     ("a large red square", ("a large red square", None)),
     ("a red square", ("a red square", None)),
     ("a smaller square", ("a smaller square", None)),
+    ("A Small square", ("A large square", 12 / 64)),
 ])
 def test_a_small_object_is_drawn_large(phrase, drawn):
     assert drawn_size(phrase) == drawn

@@ -22,7 +22,7 @@ import re
 import numpy as np
 from scipy import ndimage
 
-from models.task_detection import named_size
+from models.task_detection import DRAWN_SIZE, named_size
 
 ONE_THING = ("a", "an", "one", "the", "something")  # first words of a phrase naming a single object
 MAX_OBJECTS = 4  # more streams than this would make a request too slow (each is a batch row)
@@ -45,7 +45,7 @@ STILL_SHARE = 1 / 16  # of the frame side: a drawn object whose centre moves les
 # and a drawing more than `SIZE_SLACK` times its size is mostly a blob or two copies run together
 # (README: Small objects drawn large).
 OBJECT_SIZES = {"small": 12 / 64, "large": 20 / 64}
-DRAWN_INSTEAD = {"small": "large"}
+DRAWN_INSTEAD = {"small": DRAWN_SIZE}
 SIZE_SLACK = 1.3
 
 
@@ -76,7 +76,7 @@ def drawn_size(phrase: str) -> tuple[str, float | None]:
     size = named_size(phrase)
     if size not in DRAWN_INSTEAD:
         return phrase, None
-    return re.sub(rf"\b{size}\b", DRAWN_INSTEAD[size], phrase), OBJECT_SIZES[size]
+    return re.sub(rf"\b{size}\b", DRAWN_INSTEAD[size], phrase, flags=re.IGNORECASE), OBJECT_SIZES[size]
 
 
 def colour_centres(pixels: np.ndarray, min_count: int) -> np.ndarray:
