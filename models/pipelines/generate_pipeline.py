@@ -118,20 +118,26 @@ class GeneratePipeline(StudioPipeline):
                   for r, (clip, motion, size) in enumerate(zip(frames, motions, sizes))]
         return empty, faults, np.stack([composition.background_colour(clip) for clip in frames])
 
-    def sound_for(self, video: torch.Tensor, text: TextEmbeddings, video_noise: torch.Tensor,
+    def sound_for(self, first: np.ndarray, text: TextEmbeddings, video_noise: torch.Tensor,
                   audio_noise: torch.Tensor, guidance_scale: float, audio_guidance_scale: float,
                   num_inference_steps: int) -> torch.Tensor:
-        """Audio latents (N, C, L) for drawn base video latents (N, C, T, h, w): the base stage
-        run again from the same noise with the drawing's first frame given as image-to-video
-        gives an image, its sound kept and its video dropped. Denoised together, a tone's height
-        is settled in the first steps while the picture is still noise, and often lands a semitone
-        or more from where the object is then drawn; given the first frame, the generator hears
-        the object where it stands from the first step (README: Sound drawn to the picture)."""
-        first = self.decode_video(video)[:, 0]  # (N, h, w, 3) uint8
+        """Audio latents (N, C, L) for drawings whose first frames are `first` (N, h, w, 3) uint8 at
+        the base size: the base stage run again from the same noise with the first frame given as
+        image-to-video gives an image, its sound kept and its video dropped. Denoised together, a
+        tone's height is settled in the first steps while the picture is still noise, and often
+        lands a semitone or more from where the object is then drawn; given the first frame, the
+        generator hears the object where it stands from the first step (README: Sound drawn to the
+        picture)."""
         cond = torch.cat([self.image_condition(frame, 1, self.config.base_size) for frame in first])
         _, audio = self.base_stage(text, cond, video_noise, audio_noise, self.pinned_frames(cond, first),
                                    guidance_scale, audio_guidance_scale, num_inference_steps)
         return audio
+
+    def heard(self, drawn: np.ndarray, audio: torch.Tensor) -> list[float]:
+        """Each stream's share of frames in which its tone (audio latents (N, C, L)) is heard at its
+        object's height in its drawing (frames (N, T, h, w, 3)): `object_composition.heard_at_height`."""
+        return [composition.heard_at_height(waveform, frames, self.config.sample_rate_hz)
+                for waveform, frames in zip(self.decode_audio(audio), drawn)]
 
     @torch.no_grad()
     def __call__(self, prompt: str, image: np.ndarray | None = None, negative_prompt: str = "",
@@ -199,10 +205,23 @@ class GeneratePipeline(StudioPipeline):
             video_noise[rows], audio_noise[rows] = noise[0][kept], noise[1][kept]
 
         # 6. From text alone, sample the sound again with the drawing's first frame given, in a
-        # third of the steps (an image's request has its sound drawn that way already).
+        # third of the steps (an image's request has its sound drawn that way already); object by
+        # object, a stream whose tone is not heard at its object's height draws it once more from
+        # other noise, and the one heard there in more frames stands.
         if image is None and not picture_only:
-            audio = self.sound_for(video, text, video_noise, audio_noise, guidance_scale, audio_guidance_scale,
-                                   max(1, num_inference_steps // 3))
+            drawn = self.decode_video(video)  # (m, T, h, w, 3) uint8 at the base size
+            sound_steps = max(1, num_inference_steps // 3)
+            audio = self.sound_for(drawn[:, 0], text, video_noise, audio_noise, guidance_scale, audio_guidance_scale,
+                                   sound_steps)
+            heard = self.heard(drawn, audio) if streams else [1.0] * m
+            again = [r for r in range(m) if heard[r] < composition.HEARD_SHARE]
+            if again:
+                other = self.sound_for(drawn[again, 0], self.encode_text([negative_prompt] * len(again) + [
+                    phrases[r] for r in again]), video_noise[again], self.noise(
+                    [stream_seeds[r] for r in again], audio_shape, salt=3), guidance_scale, audio_guidance_scale,
+                    sound_steps)
+                better = [j for j, share in enumerate(self.heard(drawn[again], other)) if share > heard[again[j]]]
+                audio[[again[j] for j in better]] = other[better]
 
         # 7. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
         if self.upsampler is not None:

@@ -38,6 +38,11 @@ PUREST_PERCENTILE = 90  # an added object's colour: its pixels this far up its d
 OUTLINE_PX = 32  # outlines are compared at this extent (`outline_similarity`)
 CLEARANCE_PX = 2  # a laid-out object is moved at least this far clear of the objects already there
 PITCH_OCTAVES = 2  # a world object's tone rises this many octaves from the frame's bottom to its top
+LOWEST_PITCH_HZ = 220.0  # a world object's tone at the frame's bottom
+TONE_BAND_HZ = (150.0, 1100.0)  # holds a world tone's fundamental (220-880 Hz), its strongest partial
+# A stream whose tone is heard at its object's height in fewer of the frames that show it has its
+# sound drawn once more (README: Sound drawn to the picture).
+HEARD_SHARE = 0.9
 SILENT_RMS = 0.005  # a stream's sound quieter than this (RMS, full scale 1) carries no tone to level
 STILL_SHARE = 1 / 16  # of the frame side: a drawn object whose centre moves less over the clip stands still
 # The world's object sizes (12 and 20 px of 64) as shares of the frame side. The generator draws
@@ -373,6 +378,26 @@ def pitch_ratio(rows_down: int, height: int) -> float:
     """How many times higher an object's tone sounds moved `rows_down` pixels down a frame
     `height` pixels tall: in the world its pitch rises `PITCH_OCTAVES` from bottom to top."""
     return 2.0 ** (-PITCH_OCTAVES * rows_down / height)
+
+
+def heard_at_height(waveform: np.ndarray, frames: np.ndarray, sample_rate_hz: int) -> float:
+    """The share of the frames (T, H, W, 3) showing their main object in which the strongest
+    partial in `TONE_BAND_HZ` of that frame's stretch of `waveform` (samples,) lies within a
+    semitone of the pitch the world gives the object's height, taken at the middle of its box (a
+    triangle's centre of mass sits low); 1 where no frame shows one."""
+    mask = drawn_object(frames)
+    share = np.zeros(frames.shape[:3]) if mask is None else object_share(frames, mask)[0]
+    hop, height = len(waveform) // len(frames), frames.shape[1]
+    freqs = np.fft.rfftfreq(4 * hop, 1 / sample_rate_hz)
+    band = (freqs > TONE_BAND_HZ[0]) & (freqs < TONE_BAND_HZ[1])
+    heard = []
+    for t in shown_frames(share):
+        rows = np.flatnonzero((share[t] > 0.5).any(1))
+        if len(rows):
+            pitch = LOWEST_PITCH_HZ * 2.0 ** (PITCH_OCTAVES * (1 - (rows[0] + rows[-1] + 1) / 2 / height))
+            spectrum = np.abs(np.fft.rfft(waveform[t * hop:(t + 1) * hop] * np.hanning(hop), 4 * hop))[band]
+            heard.append(spectrum.max() > 1e-3 and abs(12 * np.log2(freqs[band][spectrum.argmax()] / pitch)) <= 1)
+    return float(np.mean(heard)) if heard else 1.0
 
 
 def extent(share: np.ndarray) -> int:

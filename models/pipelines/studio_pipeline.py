@@ -281,13 +281,16 @@ class StudioPipeline(DiffusionPipeline):
                                   num_frames=self.config.num_frames).sample.float()
         return ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
 
-    def decode(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised latents -> frames (N, T, H, W, 3) uint8 and audio (M, samples) float32."""
+    def decode_audio(self, audio: torch.Tensor) -> np.ndarray:
+        """Normalised audio latents (M, C, L) -> waveforms (M, samples) float32 in [-1, 1]."""
         acfg = self.audio_vae.config
         waveform = self.audio_vae.decode(audio / acfg.scaling_factor + acfg.shift_factor,
                                          num_samples=self.config.num_samples).sample
-        waveform = waveform[:, 0].clamp(-1, 1)
-        return self.decode_video(video), waveform.float().numpy()
+        return waveform[:, 0].clamp(-1, 1).float().numpy()
+
+    def decode(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised latents -> frames (N, T, H, W, 3) uint8 and audio (M, samples) float32."""
+        return self.decode_video(video), self.decode_audio(audio)
 
     def moved_sound(self, waveform: np.ndarray, rows_down: list[int]) -> np.ndarray:
         """Objects' sounds (N, samples) float32 with each tone moved as far in pitch as its object
