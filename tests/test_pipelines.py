@@ -245,6 +245,34 @@ def test_text_to_video_draws_its_sound_again_to_the_drawings_first_frame(tiny_pi
     assert first_frames == []
 
 
+def test_a_stream_whose_tone_is_not_heard_at_its_objects_height_draws_its_sound_once_more(tiny_pipelines,
+                                                                                         monkeypatch):
+    """Object by object from text, a stream whose tone is heard at its object's height in fewer than
+    `HEARD_SHARE` of its frames has its sound drawn again, alone, from other noise; the second sound
+    stands where it is heard there in more frames."""
+    generate, _ = tiny_pipelines
+    no_second_look(generate, monkeypatch)
+    sounds, shares = [], []
+    sound_for = generate.sound_for
+
+    def recorded(first, *args):
+        sounds.append(sound_for(first, *args))
+        return sounds[-1].clone()
+
+    monkeypatch.setattr(generate, "sound_for", recorded)
+    monkeypatch.setattr(generate, "heard", lambda drawn, audio: shares.pop(0))
+    prompt = "a red circle moving left and a blue square moving up on a navy background"
+    shares[:] = [[1.0, 0.9]]
+    kept = generate(prompt, seed=3, compose_objects=True, **FAST)
+    assert len(sounds) == 1 and shares == []
+    for first, second, stands in [([0.5, 0.9], [0.8], True), ([0.5, 0.95], [0.3], False)]:
+        sounds.clear()
+        shares[:] = [first, second]
+        again = generate(prompt, seed=3, compose_objects=True, **FAST)
+        assert len(sounds) == 2 and len(sounds[1]) == 1 and not torch.equal(sounds[1][0], sounds[0][0])
+        assert np.array_equal(again.audio, kept.audio) != stands and np.array_equal(again.frames, kept.frames)
+
+
 def test_a_moved_objects_sound_moves_in_pitch_with_it(tiny_pipelines):
     """`moved_sound`: a row whose object was laid 16 rows higher on the tiny model's 32-pixel
     frames sounds an octave higher; a row not moved is kept exactly."""
