@@ -216,10 +216,10 @@ class GeneratePipeline(StudioPipeline):
             heard = self.heard(drawn, audio) if streams else [1.0] * m
             again = [r for r in range(m) if heard[r] < composition.HEARD_SHARE]
             if again:
-                other = self.sound_for(drawn[again, 0], self.encode_text([negative_prompt] * len(again) + [
-                    phrases[r] for r in again]), video_noise[again], self.noise(
-                    [stream_seeds[r] for r in again], audio_shape, salt=3), guidance_scale, audio_guidance_scale,
-                    sound_steps)
+                again_text = self.encode_text([negative_prompt] * len(again) + [phrases[r] for r in again])
+                other_noise = self.noise([stream_seeds[r] for r in again], audio_shape, salt=3)
+                other = self.sound_for(drawn[again, 0], again_text, video_noise[again], other_noise, guidance_scale,
+                                       audio_guidance_scale, sound_steps)
                 better = [j for j, share in enumerate(self.heard(drawn[again], other)) if share > heard[again[j]]]
                 audio[[again[j] for j in better]] = other[better]
 
