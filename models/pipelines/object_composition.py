@@ -41,7 +41,7 @@ PITCH_OCTAVES = 2  # a world object's tone rises this many octaves from the fram
 LOWEST_PITCH_HZ = 220.0  # a world object's tone at the frame's bottom
 TONE_BAND_HZ = (150.0, 1100.0)  # holds a world tone's fundamental (220-880 Hz), its strongest partial
 # A stream whose tone is heard at its object's height in fewer of the frames that show it has its
-# sound drawn once more (README: Sound drawn to the picture).
+# sound drawn once more (README: Tones drawn again).
 HEARD_SHARE = 0.9
 SILENT_RMS = 0.005  # a stream's sound quieter than this (RMS, full scale 1) carries no tone to level
 STILL_SHARE = 1 / 16  # of the frame side: a drawn object whose centre moves less over the clip stands still
