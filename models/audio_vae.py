@@ -8,6 +8,10 @@ vocoder (`models.phase_vocoder`), which turns true magnitudes back into audio th
 right on all 60 world clips tried. Each frame's spectrum goes through per-frame layers (peaks anywhere
 on the frequency axis) with short convolutions across frames for glides.
 
+The decoder blurs a tone's upper harmonics, which carry its timbre; with `partials` a harmonic
+head gives their amplitudes and oscillators draw them sharp at the decoded fundamental's
+multiples (`models.partials`), trained after the decoder (`training.audio_partials`).
+
 Compression rule (waveform `(B, 1, N)` in [-1, 1] -> latent `(B, C, ceil(N / hop))`): `encode`
 zero-pads N at the end up to a multiple of `hop_length`; `decode` returns `hop * N'` samples,
 cropped to `num_samples` when given (`forward` crops back to the input's length). Latent frame m
@@ -24,6 +28,7 @@ from diffusers.models.autoencoders.vae import DecoderOutput, DiagonalGaussianDis
 from diffusers.models.modeling_outputs import AutoencoderKLOutput
 from torch import nn
 
+from models.partials import averaged, cleared, fundamental, oscillators
 from models.phase_vocoder import magnitudes, synthesise
 
 
@@ -35,6 +40,9 @@ def frame_stack(channels_in: int, hidden: int, channels_out: int, layers: int, k
         kernel = 3 if i % 2 == 0 else 1
         stack += [nn.GELU(), nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2)]
     return nn.Sequential(*stack, nn.GELU(), nn.Conv1d(hidden, channels_out, 1))
+
+
+SILENT_PARTIAL = 1e-4  # a fresh harmonic head's partials' amplitude
 
 
 class AudioVAE(ModelMixin, ConfigMixin):
@@ -52,6 +60,8 @@ class AudioVAE(ModelMixin, ConfigMixin):
         sample_rate_hz: int = 16_000,
         scaling_factor: float = 1.0,
         shift_factor: float = 0.0,
+        partials: int = 0,
+        fundamental_hz: tuple = (150.0, 1100.0),
     ):
         super().__init__()
         if hop_length < 1 or n_fft < 2 * hop_length:
@@ -59,6 +69,14 @@ class AudioVAE(ModelMixin, ConfigMixin):
         bins = n_fft // 2 + 1
         self.encoder = frame_stack(bins, hidden_channels, 2 * latent_channels, layers, kernel_in=1)
         self.decoder = frame_stack(latent_channels, hidden_channels, bins, layers, kernel_in=3)
+        # `partials` > 0: a harmonic head gives each frame's first `partials` harmonics' amplitudes
+        # (log), drawn by oscillators at the decoded spectrum's fundamental (`models.partials`),
+        # found within `fundamental_hz`. It starts silent.
+        self.harmonic_head = None
+        if partials:
+            self.harmonic_head = frame_stack(latent_channels, hidden_channels, partials, 1, kernel_in=3)
+            nn.init.zeros_(self.harmonic_head[-1].weight)
+            nn.init.constant_(self.harmonic_head[-1].bias, math.log(SILENT_PARTIAL))
 
     def spectrum(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, 1, N), N a multiple of the hop -> (B, F, N / hop) log magnitudes, 0 at silence:
@@ -95,10 +113,27 @@ class AudioVAE(ModelMixin, ConfigMixin):
         posterior = self.encode_spectrum(self.spectrum(waveform))
         return AutoencoderKLOutput(latent_dist=posterior) if return_dict else (posterior,)
 
+    def partial_amplitudes(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, C, N') -> the harmonic head's partials' amplitudes (B, partials, N')."""
+        return self.harmonic_head(latents).float().exp()
+
+    def fundamental_band(self) -> tuple[int, int]:
+        """`fundamental_hz` in bins of the spectrum."""
+        bin_hz = self.config.sample_rate_hz / self.config.n_fft
+        return tuple(int(round(f / bin_hz)) for f in self.config.fundamental_hz)
+
     def decode(self, latents: torch.Tensor, num_samples: int | None = None, return_dict: bool = True):
         """Latents (B, C, N') -> waveform (B, 1, hop * N'), cropped to `num_samples` if given."""
-        magnitude = self.config.floor_amplitude * torch.expm1(self.decode_spectrum(latents).float().clamp(min=0))
-        waveform = synthesise(magnitude, self.config.n_fft, self.config.hop_length)[:, None]  # (B, 1, hop*N')
+        cfg = self.config
+        magnitude = cfg.floor_amplitude * torch.expm1(self.decode_spectrum(latents).float().clamp(min=0))
+        if self.harmonic_head is None:
+            waveform = synthesise(magnitude, cfg.n_fft, cfg.hop_length)
+        else:
+            f0 = averaged(fundamental(magnitude, self.fundamental_band()))  # (B, N') bins
+            amplitude = self.partial_amplitudes(latents)
+            drawn = oscillators(f0, amplitude, cfg.sample_rate_hz / cfg.n_fft, cfg.hop_length, cfg.sample_rate_hz)
+            waveform = synthesise(cleared(magnitude, f0, amplitude), cfg.n_fft, cfg.hop_length) + drawn
+        waveform = waveform[:, None]  # (B, 1, hop*N')
         if num_samples is not None:
             if not 0 < num_samples <= waveform.shape[2]:
                 raise ValueError(f"num_samples={num_samples} is not in 1..{waveform.shape[2]} "

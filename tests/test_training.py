@@ -113,6 +113,39 @@ def test_a_decoder_stage_trains_the_decoder_and_keeps_the_latents(after_vae, tmp
         assert (run_dir / stage_name / "samples" / "step_0000004" / name).stat().st_size > 0
 
 
+def test_the_partials_stage_adds_and_trains_a_harmonic_head_and_keeps_the_rest(after_vae, tmp_path):
+    run_dir = copy_run(after_vae, tmp_path, "audio_partials")
+    folder = run_dir / "model" / "audio_vae"
+    before = weights(folder)
+    stage("audio_partials", run_dir)
+    after, config = weights(folder), json.loads((folder / "config.json").read_text())
+    assert config["partials"] == 4
+    head = {k for k in after if k.startswith("harmonic_head.")}
+    assert head and set(after) - head == set(before)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    last = max(head, key=lambda k: int(k.split(".")[1]))  # the output layer, zero before training
+    assert after[last.replace("bias", "weight")].abs().sum() > 0
+    for name in ("loss.txt", "reconstruction_0.wav", "reconstruction_1.wav"):
+        assert (run_dir / "audio_partials" / "samples" / "step_0000004" / name).stat().st_size > 0
+
+
+def test_a_saved_audio_vae_from_before_harmonic_heads_grows_one(tmp_path):
+    """A config.json written before `partials` existed loads with it at its default, 0, and
+    diffusers marks it so; growing must still give the head asked for, every weight kept."""
+    from models.audio_vae import AudioVAE
+    from training.audio_partials import with_harmonic_head
+
+    AudioVAE(latent_channels=4, hop_length=10, n_fft=32, hidden_channels=16, layers=1).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["partials"], config["fundamental_hz"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    old = AudioVAE.from_pretrained(tmp_path)
+    grown = with_harmonic_head(old, 3)
+    assert grown.config.partials == 3 and grown.harmonic_head is not None
+    assert all(torch.equal(v, grown.state_dict()[k]) for k, v in old.state_dict().items())
+    assert with_harmonic_head(grown, 5) is grown
+
+
 def test_partial_weighted_l1_counts_a_missing_harmonic_more_than_plain_l1():
     """A decoded spectrum that drops a tone's weak harmonic (a few bins) is penalised far more
     than under plain L1, which averages those bins with the thousand silent ones."""

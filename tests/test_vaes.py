@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from models.audio_vae import AudioVAE
+from models.partials import CLEARED_BINS, averaged, cleared, fundamental, one_tone_share, oscillators
 from models.phase_vocoder import magnitudes, synthesise, transposed
 from models.video_vae import VideoVAE
 
@@ -202,6 +203,67 @@ def test_a_transposed_tone_keeps_its_glide_and_timbre_at_the_new_pitch():
             window = slice(start, start + 2_048)
             assert abs(12 * math.log2(dominant_hz(row[window]) / dominant_hz(tone[window]) / r)) < 0.5
         assert abs(third_over_fundamental(row) - third_over_fundamental(tone)) < 0.08  # 0.25 in the input
+
+
+def test_oscillators_draw_each_partial_at_a_whole_multiple_of_one_gliding_phase():
+    """A triangle's partials (1, 1/9, 1/25 at orders 1, 3, 5) on a glide come back with those
+    amplitudes at exactly 3 and 5 times the fundamental, read by filters that glide with it."""
+    frames = 128
+    f0 = torch.linspace(30.0, 40.0, frames)[None]  # (1, N) bins of 7.8125 Hz: 234 -> 312 Hz
+    amplitude = torch.zeros(1, 6, frames)
+    amplitude[0, 0], amplitude[0, 2], amplitude[0, 4] = 0.3, 0.3 / 9, 0.3 / 25
+    wave = oscillators(f0, amplitude, 16_000 / 2048, 250, 16_000)[0].double()  # (32000,)
+    assert wave.shape == (frames * 250,)
+    hz = torch.nn.functional.interpolate(f0[None] * 16_000 / 2048, size=127 * 250 + 1, mode="linear",
+                                         align_corners=True)[0, 0].double()
+    phase = 2 * math.pi * torch.cumsum(hz / 16_000, 0)
+    window = slice(10_000, 12_000)
+    hann = torch.hann_window(2_000, dtype=torch.float64)
+    read = [abs((hann * wave[window] * torch.exp(-1j * k * phase[window])).sum().item()) * 2 / hann.sum().item()
+            for k in (1, 3, 5)]
+    assert read == pytest.approx([0.3, 0.3 / 9, 0.3 / 25], rel=0.02)
+
+
+def test_the_fundamental_is_the_strongest_peak_in_its_band_between_bins():
+    bins = torch.arange(200.0)[None, :, None]
+    magnitude = (torch.exp(-((bins - 37.3) ** 2) / 2) + 0.5 * torch.exp(-((bins - 111.9) ** 2) / 2)).repeat(1, 1, 8)
+    assert fundamental(magnitude, (20, 100)) == pytest.approx(torch.full((1, 8), 37.3), abs=0.05)
+    assert fundamental(magnitude, (60, 150)) == pytest.approx(torch.full((1, 8), 111.9), abs=0.05)
+    glide = torch.linspace(30.0, 40.0, 11)[None]
+    wobble = glide + 0.3 * torch.tensor([1.0, -1.0]).repeat(6)[None, :11]
+    assert averaged(glide)[0, 2:-2] == pytest.approx(glide[0, 2:-2])  # a glide kept ...
+    assert (averaged(wobble) - glide)[0, 2:-2].abs().max() < 0.1  # ... its wobble evened out
+
+
+def test_one_tone_share_is_near_one_for_a_tone_with_its_harmonics_and_half_beside_another():
+    bins = torch.arange(400.0)[None, :, None]
+    def peak(at, height):
+        return height * torch.exp(-((bins - at) ** 2) / 2)
+    tone = peak(40.0, 1.0) + peak(120.0, 1 / 3)  # a fundamental and its third harmonic
+    f0 = torch.full((1, 1), 40.0)
+    assert one_tone_share(tone, f0, (20, 100)) > 0.99
+    assert one_tone_share(tone + peak(70.0, 1.0) + peak(210.0, 1 / 3), f0, (20, 100)) == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_confident_partial_clears_the_spectrum_near_it_and_only_there():
+    magnitude = torch.ones(1, 200, 4)
+    amplitude = torch.tensor([[1.0, 0.0, 1e-6]]).T[None].repeat(1, 1, 4)  # (1, 3, 4): loud, silent, faint
+    out = cleared(magnitude, torch.full((1, 4), 40.0), amplitude)
+    assert out[0, 40].max() < 0.01 and out[0, 40 - CLEARED_BINS + 1].max() < 0.01  # under partial 1
+    assert out[0, 80].min() == 1 and out[0, 120].min() > 0.99  # partial 2 silent, 3 faint
+    assert out[0, 40 + CLEARED_BINS + 1].min() == 1 and out[0, 150].min() == 1
+
+
+def test_an_audio_vae_with_a_harmonic_head_decodes_saves_and_loads(tmp_path):
+    torch.manual_seed(0)
+    vae = AudioVAE(**TINY_AUDIO, partials=3, fundamental_hz=(1000.0, 4000.0)).eval()
+    x = waveform(num_samples=333)
+    vae.save_pretrained(tmp_path)
+    loaded = AudioVAE.from_pretrained(tmp_path).eval()
+    assert loaded.config.partials == 3 and loaded.fundamental_band() == (2, 8)
+    with torch.no_grad():
+        assert vae(x).sample.shape == (x.shape[0], 1, 333)
+        assert torch.equal(vae(x).sample, loaded(x).sample)
 
 
 def test_audio_spectrum_is_zero_at_silence_and_rises_with_loudness():

@@ -39,6 +39,32 @@ def load_audio(dataset, fmt: dict) -> np.ndarray:
     return np.stack([read_audio(dataset, *clip_paths(r), fmt) for r in records])
 
 
+def sampled_latents(audio_vae, audio: np.ndarray, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of random clips' true log magnitudes (B, F, N') and latents (B, C, N') drawn from
+    their posteriors, the encoder untouched by gradients."""
+    g = batch.generator
+    index = batch.take(torch.randint(0, len(audio), (batch.global_size,), generator=g))
+    hop = audio_vae.config.hop_length
+    wave = F.pad(torch.from_numpy(audio[index.numpy()])[:, None], (0, -audio.shape[1] % hop))  # (B, 1, hop*N')
+    with torch.no_grad():
+        spectrum = audio_vae.spectrum(wave)
+        posterior = audio_vae.encode_spectrum(spectrum)
+        return spectrum, posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=g)
+
+
+def round_trips(audio_vae, audio, fmt: dict, folder, loss_of) -> None:
+    """The first two clips' round trips through `audio_vae` as wav files in `folder`, and
+    `loss_of(spectrum, latents)` on them in its loss.txt."""
+    hop = audio_vae.config.hop_length
+    spectrum = audio_vae.spectrum(F.pad(torch.from_numpy(audio[:2])[:, None], (0, -audio.shape[1] % hop)))
+    z = audio_vae.encode_spectrum(spectrum).mode()
+    decoded = audio_vae.decode(z, num_samples=audio.shape[1]).sample[:, 0]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(2):
+        media.write_wav(folder / f"reconstruction_{i}.wav", decoded[i].numpy(), fmt["sample_rate_hz"])
+    (folder / "loss.txt").write_text(f"{loss_of(spectrum, z).item():.4f}\n")
+
+
 def main() -> None:
     cfg = parse_args("audio_decoder", __doc__.splitlines()[0])
     accelerator = make_accelerator(cfg)
@@ -47,30 +73,17 @@ def main() -> None:
         audio = load_audio(ensure_dataset(cfg), fmt)
     audio_vae = components["audio_vae"].float()
     audio_vae.encoder.requires_grad_(False)
-    hop = audio_vae.config.hop_length
 
     def loss(modules, batch: Batch):
-        g = batch.generator
-        index = batch.take(torch.randint(0, len(audio), (batch.global_size,), generator=g))
-        wave = F.pad(torch.from_numpy(audio[index.numpy()])[:, None], (0, -audio.shape[1] % hop))  # (B, 1, hop*N')
-        with torch.no_grad():
-            spectrum = audio_vae.spectrum(wave)  # (B, F, N')
-            posterior = audio_vae.encode_spectrum(spectrum)
-            z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=g)  # (B, C, N')
+        spectrum, z = sampled_latents(audio_vae, audio, batch)
         rec = partial_weighted_l1(modules["decoder"](z), spectrum)
         return rec, {"audio": rec.item()}
 
     @torch.no_grad()
     def validate(modules, step, folder):
-        """The first two clips' round trips as wav files, and the stage's loss on them (the
-        decoder, modules["decoder"], holds the EMA weights here)."""
-        spectrum = audio_vae.spectrum(F.pad(torch.from_numpy(audio[:2])[:, None], (0, -audio.shape[1] % hop)))
-        z = audio_vae.encode_spectrum(spectrum).mode()
-        decoded = audio_vae.decode(z, num_samples=audio.shape[1]).sample[:, 0]
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(2):
-            media.write_wav(folder / f"reconstruction_{i}.wav", decoded[i].numpy(), fmt["sample_rate_hz"])
-        (folder / "loss.txt").write_text(f"{partial_weighted_l1(audio_vae.decode_spectrum(z), spectrum).item():.4f}\n")
+        """The decoder, modules["decoder"], holds the EMA weights here."""
+        round_trips(audio_vae, audio, fmt, folder,
+                    lambda spectrum, z: partial_weighted_l1(audio_vae.decode_spectrum(z), spectrum))
 
     def finish(modules):
         save_components(cfg.checkpoint_path, {"audio_vae": audio_vae}, fmt)

@@ -49,6 +49,7 @@ class StageConfig:
     frames: int = 16  # animated-frame editing (stage II): frames per synthetic video
     resume: str = "latest"  # "latest" or "none"
     grow_depth: int = 0  # generator_deep, upsampler: blocks the saved model grows to (training/grow.py)
+    partials: int = 0  # audio_partials: the harmonics the audio VAE's harmonic head draws per frame
     foreground_weight: float = 0.0  # generator: extra loss weight on latent cells of objects (training/diffusion.py)
     start_from_saved: bool = False  # upsampler, edit stages: train on the run's saved upsampler / edit
     # transformer (fresh optimiser and schedule) instead of fresh weights / the stage they start from
