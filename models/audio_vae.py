@@ -71,7 +71,7 @@ class AudioVAE(ModelMixin, ConfigMixin):
         self.decoder = frame_stack(latent_channels, hidden_channels, bins, layers, kernel_in=3)
         # `partials` > 0: a harmonic head gives each frame's first `partials` harmonics' amplitudes
         # (log), drawn by oscillators at the decoded spectrum's fundamental (`models.partials`),
-        # found within `fundamental_hz`. It starts silent.
+        # found within `fundamental_hz`. It starts all but silent.
         self.harmonic_head = None
         if partials:
             self.harmonic_head = frame_stack(latent_channels, hidden_channels, partials, 1, kernel_in=3)
