@@ -33,17 +33,6 @@ def averaged(f0: torch.Tensor, frames: int = FUNDAMENTAL_FRAMES) -> torch.Tensor
     return F.avg_pool1d(F.pad(f0[:, None], (frames // 2, frames // 2), mode="replicate"), frames, 1)[:, 0]
 
 
-def one_tone_share(magnitude: torch.Tensor, f0: torch.Tensor, band_bins: tuple[int, int]) -> torch.Tensor:
-    """(B, N) the share of each frame's energy from the band up to its third harmonics that lies
-    near the tone at f0 (B, N) bins: within 3 bins of it or 6 of its third harmonic (a gliding
-    partial's spread). Near 1 where one tone sounds alone."""
-    lo, hi = band_bins
-    bins = torch.arange(magnitude.shape[1], device=magnitude.device).view(1, -1, 1)
-    energy = magnitude**2 * ((bins >= lo) & (bins < 3 * hi))
-    near = ((bins - f0[:, None]).abs() <= 3) | ((bins - 3 * f0[:, None]).abs() <= 6)
-    return (energy * near).sum(1) / energy.sum(1).clamp(min=1e-20)
-
-
 def cleared(magnitude: torch.Tensor, f0: torch.Tensor, amplitude: torch.Tensor) -> torch.Tensor:
     """Magnitudes (B, F, N) with the bins within `CLEARED_BINS` of partial k (at k * f0 (B, N)
     bins, amplitude (B, K, N)) scaled by 1 - a / (a + CONFIDENT_AMPLITUDE): where a partial is

@@ -146,6 +146,18 @@ def test_a_saved_audio_vae_from_before_harmonic_heads_grows_one(tmp_path):
     assert with_harmonic_head(grown, 5) is grown
 
 
+def test_one_tone_share_is_near_one_for_a_tone_with_its_harmonics_and_half_beside_another():
+    from training.audio_partials import one_tone_share
+
+    bins = torch.arange(400.0)[None, :, None]
+    def peak(at, height):
+        return height * torch.exp(-((bins - at) ** 2) / 2)
+    tone = peak(40.0, 1.0) + peak(120.0, 1 / 3)  # a fundamental and its third harmonic
+    f0 = torch.full((1, 1), 40.0)
+    assert one_tone_share(tone, f0, (20, 100)) > 0.99
+    assert one_tone_share(tone + peak(70.0, 1.0) + peak(210.0, 1 / 3), f0, (20, 100)) == pytest.approx(0.5, abs=0.01)
+
+
 def test_partial_weighted_l1_counts_a_missing_harmonic_more_than_plain_l1():
     """A decoded spectrum that drops a tone's weak harmonic (a few bins) is penalised far more
     than under plain L1, which averages those bins with the thousand silent ones."""

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from models.audio_vae import AudioVAE
-from models.partials import CLEARED_BINS, averaged, cleared, fundamental, one_tone_share, oscillators
+from models.partials import CLEARED_BINS, averaged, cleared, fundamental, oscillators
 from models.phase_vocoder import magnitudes, synthesise, transposed
 from models.video_vae import VideoVAE
 
@@ -233,16 +233,6 @@ def test_the_fundamental_is_the_strongest_peak_in_its_band_between_bins():
     wobble = glide + 0.3 * torch.tensor([1.0, -1.0]).repeat(6)[None, :11]
     assert averaged(glide)[0, 2:-2] == pytest.approx(glide[0, 2:-2])  # a glide kept ...
     assert (averaged(wobble) - glide)[0, 2:-2].abs().max() < 0.1  # ... its wobble evened out
-
-
-def test_one_tone_share_is_near_one_for_a_tone_with_its_harmonics_and_half_beside_another():
-    bins = torch.arange(400.0)[None, :, None]
-    def peak(at, height):
-        return height * torch.exp(-((bins - at) ** 2) / 2)
-    tone = peak(40.0, 1.0) + peak(120.0, 1 / 3)  # a fundamental and its third harmonic
-    f0 = torch.full((1, 1), 40.0)
-    assert one_tone_share(tone, f0, (20, 100)) > 0.99
-    assert one_tone_share(tone + peak(70.0, 1.0) + peak(210.0, 1 / 3), f0, (20, 100)) == pytest.approx(0.5, abs=0.01)
 
 
 def test_a_confident_partial_clears_the_spectrum_near_it_and_only_there():

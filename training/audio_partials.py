@@ -12,7 +12,7 @@ amplitude of a sinusoid. Latents and the decoder stay exactly what they were.
 import torch
 
 from models.audio_vae import AudioVAE
-from models.partials import fundamental, one_tone_share
+from models.partials import fundamental
 from models.pipelines import load_components, save_components
 from training.audio_decoder import load_audio, round_trips, sampled_latents
 from training.config import parse_args
@@ -35,6 +35,17 @@ def with_harmonic_head(audio_vae: AudioVAE, partials: int) -> AudioVAE:
     missing, unexpected = grown.load_state_dict(audio_vae.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("harmonic_head.") for k in missing)
     return grown
+
+
+def one_tone_share(magnitude: torch.Tensor, f0: torch.Tensor, band_bins: tuple[int, int]) -> torch.Tensor:
+    """(B, N) the share of each frame's energy from the band up to its third harmonics that lies
+    near the tone at f0 (B, N) bins: within 3 bins of it or 6 of its third harmonic (a gliding
+    partial's spread). Near 1 where one tone sounds alone."""
+    lo, hi = band_bins
+    bins = torch.arange(magnitude.shape[1], device=magnitude.device).view(1, -1, 1)
+    energy = magnitude**2 * ((bins >= lo) & (bins < 3 * hi))
+    near = ((bins - f0[:, None]).abs() <= 3) | ((bins - 3 * f0[:, None]).abs() <= 6)
+    return (energy * near).sum(1) / energy.sum(1).clamp(min=1e-20)
 
 
 def partial_targets(spectrum: torch.Tensor, audio_vae: AudioVAE) -> tuple[torch.Tensor, torch.Tensor]:
