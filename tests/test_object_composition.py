@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.pipelines.object_composition import (CLEARANCE_PX, clear_offset, composed, drawn_size, extent,
-                                                  heard_at_height, laid_over, levelled, moves_as, object_clauses,
-                                                  outline_similarity, painted, pitch_ratio, recoloured, removed,
-                                                  reshaped, resized, shape_of, split_image, split_objects,
-                                                  without_place)
+from models.pipelines.object_composition import (CLEARANCE_PX, WORST_SEMITONES, clear_offset, composed, drawn_size,
+                                                  extent, heard_share, laid_over, levelled, moves_as,
+                                                  object_clauses, outline_similarity, painted, pitch_ratio,
+                                                  recoloured, removed, reshaped, resized, shape_of, split_image,
+                                                  split_objects, tone_error, tone_errors, without_place)
 
 
 @pytest.mark.parametrize("prompt, clauses", [
@@ -85,23 +85,30 @@ def test_an_object_drawn_large_is_laid_out_at_the_size_asked_on_its_own_path():
 
 def test_a_tone_is_heard_at_its_objects_height_by_its_strongest_partial():
     """Frame by frame, the strongest partial against the world's pitch for the middle of the
-    object's box: a sine or a square wave at it is heard there, a tone two semitones off is not, nor
-    is silence; a clip showing no object has nothing to be heard against."""
+    object's box: a sine or a square wave at it is heard there, a tone two semitones off is not,
+    silence counts as the worst miss; a clip showing no object has nothing to be heard against."""
     navy = np.array([20, 30, 90], np.uint8)
     frames = np.tile(navy, (4, 64, 64, 1))
     frames[:, 20:32, 10:22] = (240, 220, 40)  # its box's middle 26 rows down
     time = np.arange(8000) / 16_000
     pitch = 220 * 4 ** (1 - 26 / 64)
     sine, square = np.sin(2 * np.pi * pitch * time), np.sign(np.sin(2 * np.pi * pitch * time))
-    assert heard_at_height(0.3 * sine, frames, 16_000) == 1 and heard_at_height(0.3 * square, frames, 16_000) == 1
-    assert heard_at_height(0.3 * np.sin(2 * np.pi * pitch * 2 ** (2 / 12) * time), frames, 16_000) == 0
-    assert heard_at_height(np.zeros(8000), frames, 16_000) == 0
+    for tone in (sine, square):
+        errors = tone_errors(0.3 * tone, frames, 16_000)
+        assert errors.shape == (4,) and errors.max() < 0.1 and heard_share(errors) == 1
+    off = tone_errors(0.3 * np.sin(2 * np.pi * pitch * 2 ** (2 / 12) * time), frames, 16_000)
+    assert np.allclose(off, 2, atol=0.1) and heard_share(off) == 0 and tone_error(off) == pytest.approx(2, abs=0.1)
+    silent = tone_errors(np.zeros(8000), frames, 16_000)
+    assert np.array_equal(silent, [WORST_SEMITONES] * 4) and heard_share(silent) == 0
+    far = tone_errors(0.3 * np.sin(2 * np.pi * pitch * 2 ** (7 / 12) * time), frames, 16_000)
+    assert np.array_equal(far, [WORST_SEMITONES] * 4)
     triangle = np.tile(navy, (4, 64, 64, 1))
     for row in range(20, 32):  # apex up: its centre of mass lies low in its box
         half = (row - 19) // 2
         triangle[:, row, 16 - half:16 + half + 1] = (240, 220, 40)
-    assert heard_at_height(0.3 * sine, triangle, 16_000) == 1
-    assert heard_at_height(np.zeros(8000), np.tile(navy, (4, 64, 64, 1)), 16_000) == 1
+    assert heard_share(tone_errors(0.3 * sine, triangle, 16_000)) == 1
+    nothing = tone_errors(np.zeros(8000), np.tile(navy, (4, 64, 64, 1)), 16_000)
+    assert len(nothing) == 0 and heard_share(nothing) == 1 and tone_error(nothing) == 0
 
 
 def test_a_first_frame_splits_into_one_image_per_object():

@@ -245,32 +245,41 @@ def test_text_to_video_draws_its_sound_again_to_the_drawings_first_frame(tiny_pi
     assert first_frames == []
 
 
-def test_a_stream_whose_tone_is_not_heard_at_its_objects_height_draws_its_sound_once_more(tiny_pipelines,
-                                                                                         monkeypatch):
+def test_a_stream_whose_tone_is_not_heard_at_its_objects_height_draws_its_sound_again(tiny_pipelines, monkeypatch):
     """Object by object from text, a stream whose tone is heard at its object's height in fewer than
-    `HEARD_SHARE` of its frames has its sound drawn again, alone, from other noise; the second sound
-    stands where it is heard there in more frames."""
+    `HEARD_SHARE` of its frames has its sound drawn again, alone, from other noise, until one is
+    heard there or `SOUND_DRAWS` were drawn; of its drawings the one with the least `tone_error`
+    stands."""
+    from models.pipelines.object_composition import SOUND_DRAWS
+
     generate, _ = tiny_pipelines
     no_second_look(generate, monkeypatch)
-    sounds, shares = [], []
-    sound_for = generate.sound_for
+    sounds, errors, decoded = [], [], []
+    sound_for, decode = generate.sound_for, generate.decode
 
     def recorded(first, *args):
         sounds.append(sound_for(first, *args))
         return sounds[-1].clone()
 
+    def recorded_decode(video, audio):
+        decoded.append(audio.clone())
+        return decode(video, audio)
+
     monkeypatch.setattr(generate, "sound_for", recorded)
-    monkeypatch.setattr(generate, "heard", lambda drawn, audio: shares.pop(0))
+    monkeypatch.setattr(generate, "decode", recorded_decode)
+    monkeypatch.setattr(generate, "tone_errors", lambda drawn, audio: [np.array(e, float) for e in errors.pop(0)])
     prompt = "a red circle moving left and a blue square moving up on a navy background"
-    shares[:] = [[1.0, 0.9]]
-    kept = generate(prompt, seed=3, compose_objects=True, **FAST)
-    assert len(sounds) == 1 and shares == []
-    for first, second, stands in [([0.5, 0.9], [0.8], True), ([0.5, 0.95], [0.3], False)]:
-        sounds.clear()
-        shares[:] = [first, second]
-        again = generate(prompt, seed=3, compose_objects=True, **FAST)
-        assert len(sounds) == 2 and len(sounds[1]) == 1 and not torch.equal(sounds[1][0], sounds[0][0])
-        assert np.array_equal(again.audio, kept.audio) != stands and np.array_equal(again.frames, kept.frames)
+    heard, unheard = [0.2, 0.9], [2.0, 2.0]
+    for drawings, stands in [([[heard, [0.5, 0.5]]], 0), ([[unheard, heard], [heard]], 1),
+                             ([[unheard, heard], [[1.5, 1.5]], [[0.5, 3.0]], [[3.0, 3.0]]], 1)]:
+        sounds.clear(), decoded.clear()
+        errors[:] = drawings
+        generate(prompt, seed=3, compose_objects=True, **FAST)
+        assert errors == [] and len(sounds) == len(drawings) <= SOUND_DRAWS
+        assert all(len(again) == 1 for again in sounds[1:])
+        assert len({s.sum().item() for s in (sounds[0][:1], *sounds[1:])}) == len(sounds)  # other noise each time
+        kept = sounds[0][0] if stands == 0 else sounds[stands][0]
+        assert torch.equal(decoded[0][0], kept) and torch.equal(decoded[0][1], sounds[0][1])
 
 
 def test_a_moved_objects_sound_moves_in_pitch_with_it(tiny_pipelines):

@@ -133,10 +133,10 @@ class GeneratePipeline(StudioPipeline):
                                    guidance_scale, audio_guidance_scale, num_inference_steps)
         return audio
 
-    def heard(self, drawn: np.ndarray, audio: torch.Tensor) -> list[float]:
-        """Each stream's share of frames in which its tone (audio latents (N, C, L)) is heard at its
-        object's height in its drawing (frames (N, T, h, w, 3)): `object_composition.heard_at_height`."""
-        return [composition.heard_at_height(waveform, frames, self.config.sample_rate_hz)
+    def tone_errors(self, drawn: np.ndarray, audio: torch.Tensor) -> list[np.ndarray]:
+        """Each stream's tone's distance from its object's height (`object_composition.tone_errors`)
+        frame by frame, its sound from audio latents (N, C, L), its drawing frames (N, T, h, w, 3)."""
+        return [composition.tone_errors(waveform, frames, self.config.sample_rate_hz)
                 for waveform, frames in zip(self.decode_audio(audio), drawn)]
 
     @torch.no_grad()
@@ -206,22 +206,26 @@ class GeneratePipeline(StudioPipeline):
 
         # 6. From text alone, sample the sound again with the drawing's first frame given, in a
         # third of the steps (an image's request has its sound drawn that way already); object by
-        # object, a stream whose tone is not heard at its object's height draws it once more from
-        # other noise, and the one heard there in more frames stands.
+        # object, a stream whose tone is not heard at its object's height draws it again from other
+        # noise, up to `SOUND_DRAWS` drawings, and the one nearest that height stands.
         if image is None and not picture_only:
             drawn = self.decode_video(video)  # (m, T, h, w, 3) uint8 at the base size
             sound_steps = max(1, num_inference_steps // 3)
             audio = self.sound_for(drawn[:, 0], text, video_noise, audio_noise, guidance_scale, audio_guidance_scale,
                                    sound_steps)
-            heard = self.heard(drawn, audio) if streams else [1.0] * m
-            again = [r for r in range(m) if heard[r] < composition.HEARD_SHARE]
-            if again:
+            errors = self.tone_errors(drawn, audio) if streams else [np.zeros(0)] * m
+            for draw in range(1, composition.SOUND_DRAWS):
+                again = [r for r in range(m) if composition.heard_share(errors[r]) < composition.HEARD_SHARE]
+                if not again:
+                    break
                 again_text = self.encode_text([negative_prompt] * len(again) + [phrases[r] for r in again])
-                other_noise = self.noise([stream_seeds[r] for r in again], audio_shape, salt=3)
+                salt = 1 + 2 * draw  # 3, 5, 7: clear of the first video, sound and upsampler noise
+                other_noise = self.noise([stream_seeds[r] for r in again], audio_shape, salt=salt)
                 other = self.sound_for(drawn[again, 0], again_text, video_noise[again], other_noise, guidance_scale,
                                        audio_guidance_scale, sound_steps)
-                better = [j for j, share in enumerate(self.heard(drawn[again], other)) if share > heard[again[j]]]
-                audio[[again[j] for j in better]] = other[better]
+                for j, other_errors in enumerate(self.tone_errors(drawn[again], other)):
+                    if composition.tone_error(other_errors) < composition.tone_error(errors[again[j]]):
+                        audio[again[j]], errors[again[j]] = other[j], other_errors
 
         # 7. Upsample the video latents (the cascade's second stage), each stream under its own prompt.
         if self.upsampler is not None:

