@@ -272,14 +272,14 @@ def test_a_stream_whose_tone_is_not_heard_at_its_objects_height_draws_its_sound_
     heard, unheard = [0.2, 0.9], [2.0, 2.0]
     for drawings, stands in [([[heard, [0.5, 0.5]]], 0), ([[unheard, heard], [heard]], 1),
                              ([[unheard, heard], [[1.5, 1.5]], [[0.5, 3.0]], [[3.0, 3.0]]], 1)]:
-        sounds.clear(), decoded.clear()
+        sounds.clear()
+        decoded.clear()
         errors[:] = drawings
         generate(prompt, seed=3, compose_objects=True, **FAST)
         assert errors == [] and len(sounds) == len(drawings) <= SOUND_DRAWS
         assert all(len(again) == 1 for again in sounds[1:])
         assert len({s.sum().item() for s in (sounds[0][:1], *sounds[1:])}) == len(sounds)  # other noise each time
-        kept = sounds[0][0] if stands == 0 else sounds[stands][0]
-        assert torch.equal(decoded[0][0], kept) and torch.equal(decoded[0][1], sounds[0][1])
+        assert torch.equal(decoded[0][0], sounds[stands][0]) and torch.equal(decoded[0][1], sounds[0][1])
 
 
 def test_a_moved_objects_sound_moves_in_pitch_with_it(tiny_pipelines):

@@ -40,10 +40,10 @@ CLEARANCE_PX = 2  # a laid-out object is moved at least this far clear of the ob
 PITCH_OCTAVES = 2  # a world object's tone rises this many octaves from the frame's bottom to its top
 LOWEST_PITCH_HZ = 220.0  # a world object's tone at the frame's bottom
 TONE_BAND_HZ = (150.0, 1100.0)  # holds a world tone's fundamental (220-880 Hz), its strongest partial
-# A stream whose tone is heard within `HEARD_SEMITONES` of its object's height in fewer of the
-# frames that show it has its sound drawn again, up to `SOUND_DRAWS` drawings in all, and the one
-# nearest the height over its frames stands, a frame's miss counted up to `WORST_SEMITONES`
-# (README: Tones drawn again).
+# A stream whose tone is heard within `HEARD_SEMITONES` of its object's height in fewer than
+# `HEARD_SHARE` of the frames that show it has its sound drawn again, up to `SOUND_DRAWS` drawings in
+# all, and the one nearest the height over its frames stands, a frame's miss counted up to
+# `WORST_SEMITONES` (README: Tones drawn again).
 HEARD_SHARE = 0.9
 HEARD_SEMITONES = 1.0
 WORST_SEMITONES = 3.0
