@@ -373,6 +373,7 @@ def training_rows(components: dict, fmt: dict, repeats: int, peak_dtype: torch.d
     turns with the peak's matmul: a shared machine's slow spells (measured here: the same
     matmul 670 to 840 GFLOP/s from one run to the next) fall on both alike."""
     from training.config import load_config
+    from training.loop import mixed_precision_here
 
     a, b = (torch.randn(peak_size, peak_size, dtype=peak_dtype) for _ in range(2))
 
@@ -384,7 +385,7 @@ def training_rows(components: dict, fmt: dict, repeats: int, peak_dtype: torch.d
     rows = []
     for stage in TRAINING_STAGES:
         cfg = load_config(TRAINING_CONFIG, stage)
-        autocast = cfg.mixed_precision == "bf16"
+        autocast = mixed_precision_here(cfg.mixed_precision) == "bf16"  # as the training loop trains
         eager = training_step(cfg, components, fmt)
         timed = training_step(cfg, components, fmt, compile=True) \
             if cfg.compile else eager  # FLOPs are counted on the eager twin: compiled kernels hide them

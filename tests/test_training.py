@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from training.config import load_config, run_order
 from training.diffusion import folder_fingerprint
-from training.loop import COMPLETE_MARKER, latest_checkpoint
+from training.loop import COMPLETE_MARKER, latest_checkpoint, mixed_precision_here
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "training" / "configs" / "tiny.yaml"
@@ -212,10 +212,20 @@ def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
     assert torch.allclose((loss(0, 2) + loss(2, 2)) / 2, loss(0, 4))
 
 
+def test_bf16_trains_only_where_the_cpu_multiplies_it_natively(monkeypatch):
+    import training.loop as loop
+    monkeypatch.setattr(loop.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(loop, "fast_bf16", lambda: False)
+    assert (loop.mixed_precision_here("bf16"), loop.mixed_precision_here("no")) == ("no", "no")
+    monkeypatch.setattr(loop, "fast_bf16", lambda: True)
+    assert (loop.mixed_precision_here("bf16"), loop.mixed_precision_here("no")) == ("bf16", "no")
+
+
 def test_resume_continues_the_same_run(after_vae, tmp_path):
     straight = copy_run(after_vae, tmp_path, "straight")
     stopped = copy_run(after_vae, tmp_path, "stopped")
-    stage("generator", straight, "--max-steps", 4)
+    result = stage("generator", straight, "--max-steps", 4)  # the tiny config asks for bf16
+    assert ("training in fp32, not bf16" in result.stdout) == (mixed_precision_here("bf16") == "no")
     stage("generator", stopped, "--max-steps", 2)
     stage("generator", stopped, "--max-steps", 4)
     assert digest(straight, "generator") == digest(stopped, "generator")
