@@ -74,9 +74,9 @@ class Stage:
 
 
 def mixed_precision_here(requested: str) -> str:
-    """The config's precision where this machine has it natively, else "no" (fp32). A CPU
-    without AVX512-BF16 or AMX emulates bf16: on an AVX2-only EPYC a generator step under bf16
-    autocast trained at 0.68 samples/s against 9.2 in fp32 (README, Training)."""
+    """The config's precision, but "no" (fp32) for bf16 on a CPU without AVX512-BF16 or AMX,
+    which emulates it: on an AVX2-only EPYC a generator step under bf16 autocast trained at
+    0.68 samples/s against 9.2 in fp32 (README, Training)."""
     if requested == "bf16" and not torch.cuda.is_available() and not fast_bf16():
         return "no"
     return requested
