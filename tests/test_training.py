@@ -80,7 +80,9 @@ def test_every_stage_then_export_and_generate(after_vae, tmp_path):
                              str(run_dir), "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     card = (out / "README.md").read_text()
-    assert re.search(r"\| generator \| 4 \| [\d.]+ \| 17 \|", card), "wall time not taken from the run folder"
+    trained_in = "fp32" if mixed_precision_here("bf16") == "no" else "bf16"  # the tiny config asks for bf16
+    assert re.search(rf"\| generator \| 4 \| [\d.]+ \| {trained_in} \| 17 \|", card), \
+        "precision as trained or wall time from the run folder missing"
     assert "| edit_stage3.round1 | 4 |" in card and "edit_transformer" in card
     assert "## Run notes\n\nThe generator was trained on for a new audio VAE." in card
     assert weights(out / "transformer")["video_embed.weight"].dtype == torch.float16
@@ -212,13 +214,17 @@ def test_the_foreground_weighted_loss_is_the_same_split_across_processes():
     assert torch.allclose((loss(0, 2) + loss(2, 2)) / 2, loss(0, 4))
 
 
-def test_bf16_trains_only_where_the_cpu_multiplies_it_natively(monkeypatch):
+def test_bf16_trains_only_where_the_hardware_multiplies_it_natively(monkeypatch):
     import training.loop as loop
     monkeypatch.setattr(loop.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(loop, "fast_bf16", lambda: False)
     assert (loop.mixed_precision_here("bf16"), loop.mixed_precision_here("no")) == ("no", "no")
     monkeypatch.setattr(loop, "fast_bf16", lambda: True)
     assert (loop.mixed_precision_here("bf16"), loop.mixed_precision_here("no")) == ("bf16", "no")
+    monkeypatch.setattr(loop.torch.cuda, "is_available", lambda: True)  # a GPU: its own support counts
+    for native, expected in ((True, "bf16"), (False, "no")):
+        monkeypatch.setattr(loop.torch.cuda, "is_bf16_supported", lambda including_emulation=True: native)
+        assert loop.mixed_precision_here("bf16") == expected
 
 
 def test_resume_continues_the_same_run(after_vae, tmp_path):

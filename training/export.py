@@ -20,6 +20,9 @@ from models.pipelines import load_components, save_components
 from training.config import load_config, run_order
 
 
+PRECISION_NAMES = {"no": "fp32"}  # Accelerate's mixed_precision values -> what the card says
+
+
 def stage_summary(run: Path, sections: list[str]) -> list[str]:
     times = {}
     times_file = run / "recipe_times.txt"
@@ -28,15 +31,18 @@ def stage_summary(run: Path, sections: list[str]) -> list[str]:
             parts = line.split()
             if len(parts) >= 3 and parts[0] == "stage":
                 times[parts[1].rstrip(":")] = parts[2]
-    rows = ["| stage | steps | final loss | wall time (s) |", "|---|---|---|---|"]
+    rows = ["| stage | steps | final loss | precision | wall time (s) |", "|---|---|---|---|---|"]
     for section in sections:
         log = run / section / "log.jsonl"
         if not log.is_file():
             continue
         records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         last = records[-1] if records else {}
+        # as trained, not as configured: bf16 falls back to fp32 where it is emulated, and a
+        # run resumed on other hardware may have trained in both
+        precisions = sorted({PRECISION_NAMES.get(r["precision"], r["precision"]) for r in records if "precision" in r})
         rows.append(f"| {section} | {last.get('step', '?')} | {last.get('loss', float('nan')):.4f} | "
-                    f"{times.get(section, '?')} |")
+                    f"{', '.join(precisions) or '?'} | {times.get(section, '?')} |")
     return rows
 
 

@@ -74,12 +74,13 @@ class Stage:
 
 
 def mixed_precision_here(requested: str) -> str:
-    """The config's precision, but "no" (fp32) for bf16 on a CPU without AVX512-BF16 or AMX,
-    which emulates it: on an AVX2-only EPYC a generator step under bf16 autocast trained at
-    0.68 samples/s against 9.2 in fp32 (README, Training)."""
-    if requested == "bf16" and not torch.cuda.is_available() and not fast_bf16():
-        return "no"
-    return requested
+    """The config's precision, but "no" (fp32) for bf16 where the hardware only emulates it: a
+    CPU without AVX512-BF16 or AMX (on an AVX2-only EPYC a generator step under bf16 autocast
+    trained at 0.68 samples/s against 9.2 in fp32, README, Training), or a GPU before Ampere."""
+    if requested != "bf16":
+        return requested
+    native = torch.cuda.is_bf16_supported(including_emulation=False) if torch.cuda.is_available() else fast_bf16()
+    return requested if native else "no"
 
 
 def make_accelerator(cfg: StageConfig) -> Accelerator:
@@ -106,7 +107,8 @@ def make_accelerator(cfg: StageConfig) -> Accelerator:
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     if precision != cfg.mixed_precision:
-        accelerator.print(f"{cfg.stage}: training in fp32, not {cfg.mixed_precision}: this CPU has no native bf16")
+        accelerator.print(f"{cfg.stage}: training in fp32, not {cfg.mixed_precision}: this "
+                          f"{'GPU' if torch.cuda.is_available() else 'CPU'} has no native bf16")
     return accelerator
 
 
@@ -286,7 +288,7 @@ def train(cfg: StageConfig, stage: Stage, accelerator: Accelerator) -> None:
             logs = {k if k.startswith("loss") else f"loss/{k}": v for k, v in logs.items()}
             accelerator.log({**logs, "lr": lr}, step=step)
             if accelerator.is_main_process:
-                append_log(log_path, {"step": step, **logs, "lr": lr})
+                append_log(log_path, {"step": step, **logs, "lr": lr, "precision": accelerator.mixed_precision})
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
             save_checkpoint(accelerator, checkpoints, step, cfg.keep_checkpoints, ema)
         validating = cfg.validate_every and step % cfg.validate_every == 0
