@@ -132,6 +132,7 @@ def instrument(engine: Engine) -> StageTimer:
         timer.wrap(pipe, "upsample", "upsampler")
         timer.wrap(pipe, "decode", "decoders")
     for pipe in (generate, edit.generation):  # object by object, each stream's drawing is checked
+        timer.wrap(pipe, "decode_video", "decoders")  # the drawings at the base size, for the checks
         timer.wrap(pipe, "first_look", "stream check")
         timer.wrap(pipe, "sound_for", "sound again")  # from text, the sound drawn to the first frame
     timer.wrap(media, "read_image", "reading the input")

@@ -60,7 +60,7 @@ def test_the_sound_has_its_own_guidance(tiny_pipelines):
 def looks(*results):
     """A `first_look` that returns each of `results` in turn, then no faults for any stream."""
     queue = list(results)
-    return lambda video, phrases: queue.pop(0) if queue else ([], [(False, False)] * len(video), None)
+    return lambda drawn, phrases: queue.pop(0) if queue else ([], [(False, False)] * len(drawn), None)
 
 
 def no_second_look(generate, monkeypatch) -> None:
@@ -151,7 +151,7 @@ def test_image_to_video_composes_each_object_from_its_own_image(tiny_pipelines, 
 
 def test_a_first_look_at_the_streams_finds_those_showing_nothing_moving_wrong_or_too_large(tiny_pipelines,
                                                                                            monkeypatch):
-    """`first_look` reads the streams' base latents decoded: a square rising over the clip moves
+    """`first_look` reads the streams' drawings at the base size: a square rising over the clip moves
     up, not left, and not still; a phrase without a motion word never moves wrong; 6 pixels of 32
     across, it is not too large for small (6 pixels) but 12 are (more than `SIZE_SLACK` times), not
     for large (10 pixels);
@@ -164,11 +164,10 @@ def test_a_first_look_at_the_streams_finds_those_showing_nothing_moving_wrong_or
         rising[t, 24 - t:30 - t, 4:10] = (240, 220, 40)
     blob[:, 8:20, 8:20] = (240, 220, 40)
     clips = np.stack([rising] * 4 + [np.tile(navy, (16, 32, 32, 1)), rising, blob, blob])
-    monkeypatch.setattr(generate, "decode_video", lambda video: clips)
     phrases = ["a yellow square moving up", "a yellow square moving left", "a square staying still", "a square",
                "a white circle moving up on a beige background", "a small square moving up", "a small square",
                "a large square staying still"]
-    empty, faults, backgrounds = generate.first_look(torch.zeros(8, 1), phrases)
+    empty, faults, backgrounds = generate.first_look(clips, phrases)
     assert empty == [4] and np.array_equal(backgrounds, np.tile(navy, (8, 1)))
     assert faults == [(False, False), (True, False), (True, False), (False, False), (False, False),
                       (False, False), (False, True), (False, False)]
@@ -196,7 +195,7 @@ def test_a_stream_that_shows_nothing_or_a_fault_is_drawn_once_more(tiny_pipeline
     monkeypatch.setattr(generate, "noise", noise)
     monkeypatch.setattr(generate, "encode_text", encode_text)
     look = looks()
-    monkeypatch.setattr(generate, "first_look", lambda video, phrases: looked.append(phrases) or look(video, phrases))
+    monkeypatch.setattr(generate, "first_look", lambda drawn, phrases: looked.append(phrases) or look(drawn, phrases))
     kept = generate(prompt, seed=3, compose_objects=True, **FAST)
     assert looked == [["a red circle moving left on a navy background", "a blue square moving up on a navy background"]]
     navy = np.array([[25.0, 35, 90]] * 2)

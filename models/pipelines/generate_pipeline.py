@@ -99,24 +99,23 @@ class GeneratePipeline(StudioPipeline):
         return self.denoise(self.transformer, velocity_for, video, audio, num_inference_steps, progress, 0,
                             total_steps, pinned)
 
-    def first_look(self, video: torch.Tensor, phrases: list[str]
+    def first_look(self, drawn: np.ndarray, phrases: list[str]
                    ) -> tuple[list[int], list[tuple[bool, bool]], np.ndarray]:
-        """The streams' base latents (N, C, T, h, w), one phrase each, decoded at the base size:
-        (the rows that show no object at all, each row's faults (its main object does not move as
+        """The streams' drawings, frames (N, T, h, w, 3) uint8 decoded at the base size, one phrase
+        each: (the rows that show no object at all, each row's faults (its main object does not move as
         the phrase's motion word says, is larger than its size word: `object_composition.moves_as`,
         `sized_as`), each row's background colour (N, 3)). The generator mixes up directions and
         stillness, runs a blob or two copies together, and draws nothing for an object on a
         background it never saw it on (the held-out white on beige); the cascade keeps what the base
         stage drew (README: Motion drawn again, Objects drawn without their place, Small objects
         drawn large)."""
-        frames = self.decode_video(video)
-        empty = [r for r, clip in enumerate(frames) if composition.drawn_object(clip) is None]
+        empty = [r for r, clip in enumerate(drawn) if composition.drawn_object(clip) is None]
         motions, sizes = [named_motion(phrase) for phrase in phrases], [named_size(phrase) for phrase in phrases]
         faults = [(False, False) if r in empty else
                   (motion is not None and not composition.moves_as(clip, motion),
                    size is not None and not composition.sized_as(clip, size))
-                  for r, (clip, motion, size) in enumerate(zip(frames, motions, sizes))]
-        return empty, faults, np.stack([composition.background_colour(clip) for clip in frames])
+                  for r, (clip, motion, size) in enumerate(zip(drawn, motions, sizes))]
+        return empty, faults, np.stack([composition.background_colour(clip) for clip in drawn])
 
     def sound_for(self, first: np.ndarray, text: TextEmbeddings, video_noise: torch.Tensor,
                   audio_noise: torch.Tensor, guidance_scale: float, audio_guidance_scale: float,
@@ -188,28 +187,31 @@ class GeneratePipeline(StudioPipeline):
         pinned = self.pinned_frames(cond, image)
         video, audio = self.base_stage(text, cond, video_noise, audio_noise, pinned, guidance_scale,
                                        audio_guidance_scale, num_inference_steps, progress, total_steps)
-        empty, faults, backgrounds = self.first_look(video, phrases) if streams else ([], [(False, False)] * m, None)
+        sound_again = image is None and not picture_only  # step 6
+        drawn = self.decode_video(video) if streams or sound_again else None  # (m, T, h, w, 3) uint8, base size
+        empty, faults, backgrounds = self.first_look(drawn, phrases) if streams else ([], [(False, False)] * m, None)
         redraw = [r for r in range(m) if r in empty or any(faults[r])]
         if redraw:
             again = [(stream_seeds[r] + REDRAW_SEED_STRIDE) % (defaults.MAX_SEED + 1) for r in redraw]
             asked = [composition.without_place(phrases[r]) if r in empty else phrases[r] for r in redraw]
             noise = self.noise(again, video_shape, salt=0), self.noise(again, audio_shape, salt=1)
-            drawn = self.base_stage(self.encode_text([negative_prompt] * len(redraw) + asked), cond[redraw], *noise,
-                                    None if pinned is None else (pinned[0][redraw], pinned[1][redraw]),
-                                    guidance_scale, audio_guidance_scale, num_inference_steps)
-            empty_again, faults_again, _ = self.first_look(drawn[0], asked)
+            video_again, audio_again = self.base_stage(
+                self.encode_text([negative_prompt] * len(redraw) + asked), cond[redraw], *noise,
+                None if pinned is None else (pinned[0][redraw], pinned[1][redraw]),
+                guidance_scale, audio_guidance_scale, num_inference_steps)
+            drawn_again = self.decode_video(video_again)
+            empty_again, faults_again, _ = self.first_look(drawn_again, asked)
             kept = [j for j, r in enumerate(redraw)
                     if r in empty or (j not in empty_again and faults_again[j] <= faults[r])]
             rows = [redraw[j] for j in kept]
-            video[rows], audio[rows] = drawn[0][kept], drawn[1][kept]
+            video[rows], audio[rows], drawn[rows] = video_again[kept], audio_again[kept], drawn_again[kept]
             video_noise[rows], audio_noise[rows] = noise[0][kept], noise[1][kept]
 
         # 6. From text alone, sample the sound again with the drawing's first frame given, in a
         # third of the steps (an image's request has its sound drawn that way already); object by
         # object, a stream whose tone is not heard at its object's height draws it again from other
         # noise, up to `SOUND_DRAWS` drawings, and the one nearest that height stands.
-        if image is None and not picture_only:
-            drawn = self.decode_video(video)  # (m, T, h, w, 3) uint8 at the base size
+        if sound_again:
             sound_steps = max(1, num_inference_steps // 3)
             audio = self.sound_for(drawn[:, 0], text, video_noise, audio_noise, guidance_scale, audio_guidance_scale,
                                    sound_steps)
