@@ -20,9 +20,6 @@ from models.pipelines import load_components, save_components
 from training.config import load_config, run_order
 
 
-PRECISION_NAMES = {"no": "fp32"}  # Accelerate's mixed_precision values -> what the card says
-
-
 def stage_summary(run: Path, sections: list[str]) -> list[str]:
     times = {}
     times_file = run / "recipe_times.txt"
@@ -40,7 +37,7 @@ def stage_summary(run: Path, sections: list[str]) -> list[str]:
         last = records[-1] if records else {}
         # as trained, not as configured: bf16 falls back to fp32 where it is emulated, and a
         # run resumed on other hardware may have trained in both
-        precisions = sorted({PRECISION_NAMES.get(r["precision"], r["precision"]) for r in records if "precision" in r})
+        precisions = sorted({"fp32" if r["precision"] == "no" else r["precision"] for r in records if "precision" in r})
         rows.append(f"| {section} | {last.get('step', '?')} | {last.get('loss', float('nan')):.4f} | "
                     f"{', '.join(precisions) or '?'} | {times.get(section, '?')} |")
     return rows
