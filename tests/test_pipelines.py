@@ -811,3 +811,32 @@ def test_task_detection_on_unseen_wordings_is_at_least_95_percent():
     rng = np.random.default_rng(0)
     edits = [sample_edit(rng) for _ in range(400)]
     assert np.mean([detect_task(e.random_wording(rng)) == e.task for e in edits]) >= 0.99
+
+
+def test_without_an_upsampler_an_edit_by_generation_is_laid_over_the_source_at_the_base_size(tiny_checkpoint,
+                                                                                          monkeypatch):
+    """Stage III's backtranslation edits with no upsampler: the source is kept at the size the
+    drawing is made at (the base size), so an added object is laid over it there."""
+    from models.pipelines import EditPipeline
+    from models.pipelines.studio_pipeline import ClipOutput
+
+    components, clip_format = load_components(tiny_checkpoint)
+    pipe = EditPipeline(**{**components, "upsampler": None}, **{**clip_format, "compose_objects": True})
+    pipe.set_progress_bar_config(disable=True)
+    size, frames_n = pipe.config.base_size, pipe.config.num_frames
+    assert pipe.clip_size == size < pipe.config.size
+
+    def drawing(self, prompt, num_candidates=1, seed=None, **kwargs):  # a red square at the size it makes
+        frames = np.full((num_candidates, frames_n, self.clip_size, self.clip_size, 3), (20, 30, 90), np.uint8)
+        frames[:, :, 2:6, 2:6] = (220, 30, 30)
+        audio = np.zeros((num_candidates, self.config.num_samples), np.float32)
+        return ClipOutput(frames=frames, audio=audio, seeds=[seed], fps=self.config.fps,
+                          sample_rate_hz=self.config.sample_rate_hz, task="generate")
+
+    monkeypatch.setattr(GeneratePipeline, "__call__", drawing)
+    source = np.full((frames_n, pipe.config.size, pipe.config.size, 3), (20, 30, 90), np.uint8)
+    source[:, 20:28, 20:28] = (240, 220, 40)  # a yellow square at the clip format's full size
+    out = pipe(source, np.zeros(pipe.config.num_samples, np.float32), "add a small red square", seed=1,
+               num_inference_steps=1, upsampler_steps=1)
+    assert out.task == "add" and out.frames.shape == (1, frames_n, size, size, 3)
+    assert ((out.frames[0, 0] == (220, 30, 30)).all(-1)).any()  # the drawn square is there

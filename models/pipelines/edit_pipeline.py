@@ -204,7 +204,7 @@ class EditPipeline(StudioPipeline):
             compose_objects = self.config.compose_objects
         sized = None  # the source at the clip size, uint8 (T, H, W, 3): what an edit of one object keeps
         if task in LOCAL_TASKS or task in COLOUR_TASKS or task in TIMING_TASKS:
-            sized = frames_to_tensor(frames[None], self.config.size)[0].permute(1, 2, 3, 0)
+            sized = frames_to_tensor(frames[None], self.clip_size)[0].permute(1, 2, 3, 0)
             sized = ((sized + 1) * 127.5).round().clamp(0, 255).byte().numpy()
         objects = (composition.split_objects(sized)
                    if compose_objects and (task in OBJECT_TASKS or task in COLOUR_TASKS) else [])

@@ -130,6 +130,12 @@ class StudioPipeline(DiffusionPipeline):
     def encode_text(self, prompts: list[str]) -> TextEmbeddings:
         return self.text_encoder.encode(prompts).to(dtype=torch.float32)
 
+    @property
+    def clip_size(self) -> int:
+        """The frames' size (px) this pipeline makes: the cascade's, or the base stage's where it
+        has no upsampler (stage III's backtranslation edits at the base size)."""
+        return self.config.size if self.upsampler is not None else self.config.base_size
+
     def latent_shapes(self, size: int) -> tuple[tuple, tuple]:
         """(video latent shape, audio latent shape) of one clip at frame size `size`."""
         video = self.video_vae.latent_shape(self.config.num_frames, size, size)
@@ -299,7 +305,7 @@ class StudioPipeline(DiffusionPipeline):
         moved = [r for r, down in enumerate(rows_down) if down]
         if not moved:
             return waveform
-        ratio = torch.tensor([pitch_ratio(rows_down[r], self.config.size) for r in moved])
+        ratio = torch.tensor([pitch_ratio(rows_down[r], self.clip_size) for r in moved])
         cfg = self.audio_vae.config
         tones = transposed(torch.from_numpy(waveform[moved]), ratio, cfg.n_fft, cfg.hop_length)
         out = waveform.copy()
